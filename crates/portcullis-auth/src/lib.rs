@@ -1,0 +1,44 @@
+//! An OAuth 2.1 resource server for MCP servers built on axum (and rmcp).
+//!
+//! Implements the resource-server side of the MCP authorization specification (revision
+//! 2026-07-28, "Authorization"): bearer tokens in the `Authorization` header only (RFC 6750
+//! §2.1), `401` challenges that point at RFC 9728 protected resource metadata, JWT access
+//! tokens checked against an issuer's JWKS (RFC 9068, RFC 8725), and `403 insufficient_scope`
+//! challenges so clients can step up.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use portcullis_auth::{KeySource, ResourceServer, ResourceServerConfig};
+//! let config = ResourceServerConfig::new(
+//!     "https://api.example.com/mcp".parse()?,
+//!     "https://idp.example.com".into(),
+//!     KeySource::Discovery,
+//! );
+//! let rs = Arc::new(ResourceServer::new(config).await?);
+//! let app: axum::Router = axum::Router::new()
+//!     .route("/mcp", axum::routing::post(|p: portcullis_auth::Principal| async move { p.subject }))
+//!     .layer(axum::middleware::from_fn_with_state(rs.clone(), portcullis_auth::require_bearer))
+//!     .merge(portcullis_auth::metadata_routes(rs));
+//! # Ok(()) }
+//! ```
+
+mod challenge;
+mod discovery;
+mod error;
+mod keys;
+mod metadata;
+mod middleware;
+mod principal;
+mod resource_server;
+pub mod signing;
+mod verifier;
+
+pub use challenge::Challenge;
+pub use error::{AuthError, TokenError};
+pub use keys::{KeySet, KeySource};
+pub use metadata::{ProtectedResourceMetadata, metadata_routes};
+pub use middleware::require_bearer;
+pub use principal::{Principal, ScopeSet};
+pub use resource_server::{ResourceServer, ResourceServerConfig};
+pub use verifier::{ALLOWED_ALGORITHMS, JwtVerifier, VerifierSettings};

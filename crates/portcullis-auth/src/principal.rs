@@ -1,0 +1,103 @@
+//! The verified caller, as handed to handlers and tools.
+
+use std::{collections::BTreeSet, fmt, sync::Arc};
+
+use axum::{extract::FromRequestParts, http::request::Parts};
+
+use crate::AuthError;
+
+/// The scopes a token grants (RFC 6749 §3.3: space-delimited, case-sensitive).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeSet(BTreeSet<String>);
+
+impl ScopeSet {
+    pub fn parse(raw: &str) -> Self {
+        Self(raw.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+    }
+
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.contains(scope)
+    }
+
+    /// True when every scope in `required` is granted.
+    pub fn contains_all<'a>(&self, required: impl IntoIterator<Item = &'a str>) -> bool {
+        required.into_iter().all(|s| self.contains(s))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+impl FromIterator<String> for ScopeSet {
+    fn from_iter<T: IntoIterator<Item = String>>(iter: T) -> Self {
+        Self(iter.into_iter().collect())
+    }
+}
+
+impl fmt::Display for ScopeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for s in &self.0 {
+            if !first {
+                f.write_str(" ")?;
+            }
+            f.write_str(s)?;
+            first = false;
+        }
+        Ok(())
+    }
+}
+
+/// An authenticated caller: who (subject), through which client, with which scopes, in which
+/// tenant. Inserted into request extensions by [`crate::require_bearer`]; extract it in axum
+/// handlers, or read it from `http::request::Parts` extensions inside rmcp tools.
+#[derive(Clone)]
+pub struct Principal {
+    /// `sub`: the end user (or the client itself for client-credentials tokens).
+    pub subject: String,
+    /// `client_id` (RFC 9068) or `azp` (OIDC), when the token names one.
+    pub client_id: Option<String>,
+    pub scopes: ScopeSet,
+    /// The tenant claim's value (default claim name `org_id`), when present.
+    pub tenant: Option<String>,
+    /// Seconds since the epoch at which the token expires.
+    pub expires_at: u64,
+    /// Every claim of the token, for application-specific checks.
+    pub claims: Arc<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl fmt::Debug for Principal {
+    // Claims can carry personal data; keep them out of debug output and logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Principal")
+            .field("subject", &self.subject)
+            .field("client_id", &self.client_id)
+            .field("scopes", &self.scopes.to_string())
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Principal>().cloned().ok_or(AuthError::MissingToken)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_are_space_delimited_and_exact() {
+        let s = ScopeSet::parse("tasks:read  tasks:write");
+        assert!(s.contains("tasks:read"));
+        assert!(!s.contains("tasks"));
+        assert!(s.contains_all(["tasks:read", "tasks:write"]));
+        assert!(!s.contains_all(["admin"]));
+        assert_eq!(s.to_string(), "tasks:read tasks:write");
+    }
+}

@@ -1,0 +1,165 @@
+//! The resource server: a verifier plus what it tells clients (metadata URL, scopes).
+
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+
+use crate::{
+    AuthError, Challenge, JwtVerifier, KeySource, Principal, ProtectedResourceMetadata,
+    VerifierSettings, keys::KeyError, verifier::ALLOWED_ALGORITHMS,
+};
+
+/// Configuration of a [`ResourceServer`]. `new` fills the defaults the MCP specification and
+/// this crate's README describe; adjust the public fields as needed.
+#[derive(Debug, Clone)]
+pub struct ResourceServerConfig {
+    /// The protected resource's URL, e.g. `https://api.example.com/mcp` (RFC 9728 `resource`).
+    pub resource: url::Url,
+    /// The issuer whose tokens are accepted (RFC 9728 `authorization_servers`).
+    pub issuer: String,
+    pub keys: KeySource,
+    /// Required `aud`; defaults to `resource` exactly as written.
+    pub audience: Option<String>,
+    pub leeway: Duration,
+    pub algorithms: Vec<Algorithm>,
+    /// Scopes this resource understands (RFC 9728 `scopes_supported`), also sent in the
+    /// `scope` of a 401 challenge so clients ask for them up front.
+    pub scopes_supported: Vec<String>,
+    pub tenant_claim: String,
+    pub min_key_refresh_interval: Duration,
+    pub resource_name: Option<String>,
+}
+
+impl ResourceServerConfig {
+    pub fn new(resource: url::Url, issuer: String, keys: KeySource) -> Self {
+        Self {
+            resource,
+            issuer,
+            keys,
+            audience: None,
+            leeway: Duration::from_secs(30),
+            algorithms: ALLOWED_ALGORITHMS.to_vec(),
+            scopes_supported: Vec::new(),
+            tenant_claim: "org_id".into(),
+            min_key_refresh_interval: Duration::from_secs(5),
+            resource_name: None,
+        }
+    }
+}
+
+/// Verifies bearer tokens for one protected resource and answers with MCP-conformant
+/// challenges. Share it behind an `Arc`.
+pub struct ResourceServer {
+    verifier: JwtVerifier,
+    metadata: ProtectedResourceMetadata,
+    metadata_url: String,
+    metadata_path: String,
+}
+
+impl ResourceServer {
+    pub async fn new(config: ResourceServerConfig) -> Result<Self, KeyError> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .connect_timeout(Duration::from_secs(3))
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .build()
+            .map_err(|e| KeyError::Fetch { url: config.issuer.clone(), reason: e.to_string() })?;
+        Self::with_client(config, client).await
+    }
+
+    pub async fn with_client(config: ResourceServerConfig, client: reqwest::Client) -> Result<Self, KeyError> {
+        let resource = resource_string(&config.resource);
+        let settings = VerifierSettings {
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone().unwrap_or_else(|| resource.clone()),
+            leeway: config.leeway,
+            algorithms: config.algorithms.clone(),
+            tenant_claim: config.tenant_claim.clone(),
+            min_key_refresh_interval: config.min_key_refresh_interval,
+        };
+        let verifier = JwtVerifier::new(settings, &config.keys, client).await?;
+        let metadata_path = metadata_path(&config.resource);
+        let metadata_url = format!("{}{}", config.resource.origin().ascii_serialization(), metadata_path);
+        let metadata = ProtectedResourceMetadata {
+            resource,
+            authorization_servers: vec![config.issuer.clone()],
+            scopes_supported: config.scopes_supported.clone(),
+            bearer_methods_supported: vec!["header".into()],
+            resource_name: config.resource_name.clone(),
+        };
+        Ok(Self { verifier, metadata, metadata_url, metadata_path })
+    }
+
+    pub fn verifier(&self) -> &JwtVerifier {
+        &self.verifier
+    }
+
+    pub fn metadata(&self) -> &ProtectedResourceMetadata {
+        &self.metadata
+    }
+
+    /// Absolute URL of this resource's RFC 9728 metadata document.
+    pub fn metadata_url(&self) -> &str {
+        &self.metadata_url
+    }
+
+    /// Path of the metadata document (`/.well-known/oauth-protected-resource/<resource path>`).
+    pub fn metadata_path(&self) -> &str {
+        &self.metadata_path
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verifier.verify(token).await
+    }
+
+    /// The challenge for `error`, pointing at the metadata. 401s carry the supported scopes so
+    /// clients request them up front (MCP authorization, "Scope Selection Strategy").
+    pub fn challenge(&self, error: &AuthError) -> Challenge {
+        let mut challenge = error.challenge();
+        challenge.resource_metadata = Some(self.metadata_url.clone());
+        if challenge.scope.is_none() && error.status() == axum::http::StatusCode::UNAUTHORIZED
+            && !self.metadata.scopes_supported.is_empty()
+        {
+            challenge.scope = Some(self.metadata.scopes_supported.join(" "));
+        }
+        challenge
+    }
+
+    /// The complete refusal response for `error`.
+    pub fn reject(&self, error: AuthError) -> axum::response::Response {
+        let challenge = self.challenge(&error);
+        error.into_response_with(&challenge)
+    }
+}
+
+/// The resource identifier as clients compare it: the URL as configured, without the trailing
+/// slash `Url` adds to an empty path.
+fn resource_string(resource: &url::Url) -> String {
+    let s = resource.as_str();
+    if resource.path() == "/" && resource.query().is_none() {
+        s.trim_end_matches('/').to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
+/// RFC 9728 §3.1: the well-known segment goes between the host and the resource's path.
+fn metadata_path(resource: &url::Url) -> String {
+    let path = resource.path().trim_end_matches('/');
+    format!("/.well-known/oauth-protected-resource{path}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_location_follows_rfc9728() {
+        let r: url::Url = "http://127.0.0.1:8080/mcp".parse().unwrap();
+        assert_eq!(metadata_path(&r), "/.well-known/oauth-protected-resource/mcp");
+        assert_eq!(resource_string(&r), "http://127.0.0.1:8080/mcp");
+        let root: url::Url = "https://api.example.com".parse().unwrap();
+        assert_eq!(metadata_path(&root), "/.well-known/oauth-protected-resource");
+        assert_eq!(resource_string(&root), "https://api.example.com");
+    }
+}

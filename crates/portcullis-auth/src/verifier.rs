@@ -1,0 +1,149 @@
+//! JWT access-token verification (RFC 9068 §4, RFC 8725 §3): an algorithm allow-list with no
+//! `none` and no HMAC, the key chosen by `kid`, exact `iss`, `aud` equal to this resource,
+//! `exp`/`nbf` with a small leeway.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
+use serde_json::{Map, Value};
+
+use crate::{
+    AuthError, KeySource, Principal, ScopeSet, TokenError,
+    keys::{KeyError, KeySet, KeyStore},
+};
+
+/// Asymmetric algorithms accepted by default. HMAC is never accepted (a resource server must
+/// not share the issuer's signing secret) and `none` is not an algorithm jsonwebtoken parses.
+pub const ALLOWED_ALGORITHMS: [Algorithm; 4] =
+    [Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::EdDSA];
+
+/// What a token must satisfy.
+#[derive(Debug, Clone)]
+pub struct VerifierSettings {
+    /// Required `iss`, compared byte for byte.
+    pub issuer: String,
+    /// Required member of `aud`.
+    pub audience: String,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    pub leeway: Duration,
+    /// Accepted `alg` values; a subset of [`ALLOWED_ALGORITHMS`] (and their 384/512 variants).
+    pub algorithms: Vec<Algorithm>,
+    /// Claim holding the tenant id (e.g. `org_id`).
+    pub tenant_claim: String,
+    /// Least time between key refetches forced by unknown key ids.
+    pub min_key_refresh_interval: Duration,
+}
+
+/// Verifies bearer JWTs and turns them into [`Principal`]s.
+pub struct JwtVerifier {
+    settings: VerifierSettings,
+    validations: HashMap<Algorithm, Validation>,
+    keys: KeyStore,
+}
+
+impl JwtVerifier {
+    pub async fn new(
+        settings: VerifierSettings,
+        source: &KeySource,
+        client: reqwest::Client,
+    ) -> Result<Self, KeyError> {
+        let validations = settings
+            .algorithms
+            .iter()
+            .filter(|a| !matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
+            .map(|&alg| {
+                let mut v = Validation::new(alg);
+                v.set_issuer(&[&settings.issuer]);
+                v.set_audience(&[&settings.audience]);
+                v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+                v.leeway = settings.leeway.as_secs();
+                v.validate_nbf = true;
+                (alg, v)
+            })
+            .collect();
+        let keys =
+            KeyStore::new(source, &settings.issuer, client, settings.min_key_refresh_interval).await?;
+        Ok(Self { settings, validations, keys })
+    }
+
+    pub fn settings(&self) -> &VerifierSettings {
+        &self.settings
+    }
+
+    /// Checks `token` completely; never logs it.
+    pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        let validation = self
+            .validations
+            .get(&header.alg)
+            .ok_or_else(|| TokenError::AlgorithmNotAllowed(format!("{:?}", header.alg)))?;
+        if let Some(typ) = header.typ.as_deref() {
+            // RFC 9068 §4 wants `at+jwt`; many IdPs still say `JWT`. Anything else (an ID
+            // token, a logout token) is not an access token.
+            let t = typ.to_ascii_lowercase();
+            if !matches!(t.as_str(), "at+jwt" | "application/at+jwt" | "jwt") {
+                return Err(TokenError::WrongType(typ.to_owned()).into());
+            }
+        }
+        let kid = header.kid.as_deref();
+        let mut keys: Arc<KeySet> = self.keys.snapshot();
+        if keys.is_empty() || matches!(keys.select(kid, header.alg), Err(TokenError::UnknownKey(_))) {
+            keys = self.keys.refresh_for_unknown_kid(kid).await;
+            if keys.is_empty() {
+                return Err(AuthError::KeysUnavailable);
+            }
+        }
+        let key = keys.select(kid, header.alg)?;
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, validation)
+            .map_err(|e| map_jwt_error(e.kind()))?;
+        self.principal(data.claims)
+    }
+
+    fn principal(&self, claims: Map<String, Value>) -> Result<Principal, AuthError> {
+        let string_claim = |name: &str| -> Result<Option<String>, TokenError> {
+            match claims.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(TokenError::InvalidClaim(name.to_owned())),
+            }
+        };
+        let subject = string_claim("sub")?
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| TokenError::MissingClaim("sub".into()))?;
+        let scopes = match (claims.get("scope"), claims.get("scp")) {
+            (Some(Value::String(s)), _) => ScopeSet::parse(s),
+            (None, Some(Value::String(s))) => ScopeSet::parse(s),
+            (None, Some(Value::Array(items))) => {
+                items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+            }
+            (None, None) => ScopeSet::default(),
+            _ => return Err(TokenError::InvalidClaim("scope".into()).into()),
+        };
+        let client_id = match string_claim("client_id")? {
+            Some(c) => Some(c),
+            None => string_claim("azp")?,
+        };
+        let tenant = string_claim(&self.settings.tenant_claim)?;
+        let expires_at = claims.get("exp").and_then(Value::as_u64).unwrap_or_default();
+        Ok(Principal { subject, client_id, scopes, tenant, expires_at, claims: Arc::new(claims) })
+    }
+}
+
+fn map_jwt_error(kind: &ErrorKind) -> TokenError {
+    match kind {
+        ErrorKind::ExpiredSignature => TokenError::Expired,
+        ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+        ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
+        ErrorKind::InvalidAudience => TokenError::WrongAudience,
+        ErrorKind::MissingRequiredClaim(c) => TokenError::MissingClaim(c.clone()),
+        ErrorKind::InvalidClaimFormat(c) => TokenError::InvalidClaim(c.clone()),
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
+            TokenError::AlgorithmNotAllowed("for this key".into())
+        }
+        ErrorKind::InvalidSignature
+        | ErrorKind::InvalidEcdsaKey
+        | ErrorKind::InvalidEddsaKey
+        | ErrorKind::InvalidRsaKey(_) => TokenError::BadSignature,
+        _ => TokenError::Malformed,
+    }
+}

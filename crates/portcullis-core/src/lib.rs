@@ -1,0 +1,21 @@
+//! Portcullis domain: users, workspaces and tasks, stored in SQLite or PostgreSQL.
+//!
+//! Every read and write goes through [`Store`] methods that take the acting [`Actor`]; an
+//! `Actor` can only be obtained from [`Store::actor`], so no caller can build a query that
+//! forgets whose rows it touches. Rows of another user (or another tenant) are simply not
+//! found.
+
+mod actor;
+mod error;
+mod fields;
+mod store;
+mod task;
+mod timestamp;
+mod workspace;
+
+pub use actor::{Actor, TenantId};
+pub use error::{StoreError, ValidationError};
+pub use fields::{Description, EntityId, Limit, TaskStatus, TaskTitle, WorkspaceName};
+pub use store::{Backend, Store};
+pub use task::{NewTask, Task, TaskFilter, TaskPatch};
+pub use workspace::{NewWorkspace, Workspace};

@@ -1,0 +1,36 @@
+//! The Portcullis HTTP application: one axum `Router` with the MCP endpoint, its protected
+//! resource metadata, and health probes. The binary only binds and serves it.
+
+mod health;
+mod mcp_endpoint;
+mod origin_guard;
+
+use std::sync::Arc;
+
+use axum::Router;
+use portcullis_auth::ResourceServer;
+use portcullis_core::Store;
+
+pub use origin_guard::OriginPolicy;
+
+/// What the HTTP layer needs beyond the store and the resource server.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// The URL clients use for this server, without a trailing slash.
+    pub public_url: url::Url,
+    pub origin_policy: OriginPolicy,
+    /// Create `Mcp-Session-Id` sessions for legacy (2025) clients that send `initialize`.
+    /// Off by default: every request then stands alone and any replica can serve it.
+    pub legacy_sessions: bool,
+    /// Largest request body accepted on `/mcp`.
+    pub max_body_bytes: usize,
+}
+
+/// Builds the application router.
+pub fn app(store: Store, resource_server: Arc<ResourceServer>, settings: HttpSettings) -> Router {
+    let mcp = mcp_endpoint::router(store.clone(), resource_server.clone(), &settings);
+    Router::new()
+        .merge(health::router(store))
+        .merge(portcullis_auth::metadata_routes(resource_server))
+        .merge(mcp)
+}

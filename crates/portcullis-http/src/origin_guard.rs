@@ -1,0 +1,103 @@
+//! `Origin` and `Host` checks for the MCP endpoint (MCP 2026-07-28, Transports, "Security
+//! Warning"): an `Origin` that is present and not allowed gets 403, and a `Host` that is neither
+//! a loopback name nor an allowed host gets 403, which defeats DNS rebinding against a server
+//! on loopback (no CORS preflight fires in that attack, so only the server can refuse).
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{Request, State},
+    http::{StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+/// Which origins and hosts may reach the MCP endpoint.
+#[derive(Debug, Clone)]
+pub struct OriginPolicy {
+    /// Exact origins (`scheme://host[:port]`) browsers may call from. The public URL's origin is
+    /// always allowed. `*` allows any origin.
+    pub allowed_origins: Vec<String>,
+    /// `Host` values accepted besides loopback names (`localhost`, `127.0.0.1`, `[::1]`, any
+    /// port). The public URL's host is always allowed. `*` disables the check.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl OriginPolicy {
+    /// The policy for a server reached at `public_url`, plus configured extras.
+    pub fn for_public_url(public_url: &url::Url, origins: Vec<String>, hosts: Vec<String>) -> Self {
+        let mut allowed_origins = origins;
+        allowed_origins.push(public_url.origin().ascii_serialization());
+        let mut allowed_hosts = hosts;
+        if let Some(host) = public_url.host_str() {
+            allowed_hosts.push(host.to_ascii_lowercase());
+        }
+        Self { allowed_origins, allowed_hosts }
+    }
+
+    fn origin_allowed(&self, origin: &str) -> bool {
+        self.allowed_origins.iter().any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+    }
+
+    fn host_allowed(&self, host_header: &str) -> bool {
+        let host = host_name(host_header);
+        is_loopback_name(&host)
+            || self.allowed_hosts.iter().any(|h| h == "*" || host_name(h) == host)
+    }
+}
+
+/// The host part of a `Host` header value, lower-cased, without port (IPv6 keeps brackets).
+fn host_name(value: &str) -> String {
+    let value = value.trim().to_ascii_lowercase();
+    if let Some(end) = value.strip_prefix('[').and_then(|v| v.find(']')) {
+        return value[..end + 2].to_owned();
+    }
+    match value.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h.to_owned(),
+        _ => value,
+    }
+}
+
+fn is_loopback_name(host: &str) -> bool {
+    matches!(host, "localhost" | "[::1]") || host.starts_with("127.") && host.parse::<std::net::Ipv4Addr>().is_ok()
+}
+
+pub(crate) async fn guard(State(policy): State<Arc<OriginPolicy>>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let allowed = origin.to_str().is_ok_and(|o| policy.origin_allowed(o));
+        if !allowed {
+            return (StatusCode::FORBIDDEN, "Forbidden: this Origin may not use the MCP endpoint").into_response();
+        }
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| request.uri().authority().map(|a| a.to_string()));
+    if let Some(host) = host
+        && !policy.host_allowed(&host)
+    {
+        return (StatusCode::FORBIDDEN, "Forbidden: unknown Host (DNS rebinding protection)").into_response();
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_and_public_hosts_pass_others_do_not() {
+        let url: url::Url = "https://mcp.example.com/".parse().unwrap();
+        let p = OriginPolicy::for_public_url(&url, vec![], vec![]);
+        assert!(p.host_allowed("127.0.0.1:8080"));
+        assert!(p.host_allowed("localhost"));
+        assert!(p.host_allowed("[::1]:9"));
+        assert!(p.host_allowed("MCP.example.com:443"));
+        assert!(!p.host_allowed("evil.example:8080"));
+        assert!(!p.host_allowed("127.0.0.1.evil.example"));
+        assert!(p.origin_allowed("https://mcp.example.com"));
+        assert!(!p.origin_allowed("https://evil.example"));
+    }
+}

@@ -1,0 +1,18 @@
+//! Portcullis MCP tools on the rmcp tool router.
+//!
+//! Every tool acts for the verified [`portcullis_auth::Principal`] that the HTTP layer put in
+//! the request, through [`portcullis_core::Store`] methods that only touch that user's rows.
+//! Mistakes a model can fix (bad arguments, unknown ids) come back as tool results with
+//! `isError: true` and a JSON body: `error_type`, `message`, `suggestions`.
+
+mod args;
+mod caller;
+mod error;
+mod scopes;
+mod server;
+mod tools;
+
+pub use caller::Caller;
+pub use error::ToolError;
+pub use scopes::{READ_SCOPE, SUPPORTED_SCOPES, WRITE_SCOPE, required_scope};
+pub use server::PortcullisMcp;

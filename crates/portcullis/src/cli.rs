@@ -1,0 +1,114 @@
+//! Command-line interface. Every setting is also an environment variable `PORTCULLIS_<NAME>`
+//! and a key in the TOML file given with `--config`; flags and environment win over the file.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about = "An authenticated, per-user MCP server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (MCP endpoint at <public-url>/mcp).
+    Serve(ServeArgs),
+    /// Development tokens signed with the local key in the data directory.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Mint an access token for the embedded issuer and print it alone on stdout.
+    Mint(MintArgs),
+}
+
+/// Settings shared by every command that touches the server's data or identity.
+#[derive(Debug, Clone, Args, Default)]
+pub struct CommonArgs {
+    /// TOML configuration file; its keys are the flag names with `_` for `-`.
+    #[arg(long, env = "PORTCULLIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "PORTCULLIS_BIND")]
+    pub bind: Option<String>,
+    /// The URL clients use to reach this server [default: http://<bind>].
+    #[arg(long, env = "PORTCULLIS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Directory for the SQLite database and generated keys.
+    #[arg(long, env = "PORTCULLIS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://FILE or postgres://USER@HOST/DB [default: sqlite://<data-dir>/portcullis.db].
+    #[arg(long, env = "PORTCULLIS_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Required `iss` of access tokens [default: the public URL, with the local signing key].
+    #[arg(long, env = "PORTCULLIS_ISSUER")]
+    pub issuer: Option<String>,
+    /// Required `aud` of access tokens [default: <public-url>/mcp].
+    #[arg(long, env = "PORTCULLIS_AUDIENCE")]
+    pub audience: Option<String>,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Verify tokens with this PEM public key or JWKS file.
+    #[arg(long, env = "PORTCULLIS_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
+    /// Verify tokens with keys fetched from this JWKS URL.
+    #[arg(long, env = "PORTCULLIS_JWKS_URI")]
+    pub jwks_uri: Option<String>,
+    /// Clock skew tolerated on exp/nbf, in seconds [default: 30].
+    #[arg(long, env = "PORTCULLIS_JWT_LEEWAY_SECS")]
+    pub jwt_leeway_secs: Option<u64>,
+    /// Least seconds between JWKS refetches triggered by unknown key ids [default: 5].
+    #[arg(long, env = "PORTCULLIS_JWKS_MIN_REFRESH_SECS")]
+    pub jwks_min_refresh_secs: Option<u64>,
+    /// Token claim naming the tenant [default: org_id].
+    #[arg(long, env = "PORTCULLIS_TENANT_CLAIM")]
+    pub tenant_claim: Option<String>,
+    /// Keep Mcp-Session-Id sessions for 2025-era clients that initialize (needs sticky routing
+    /// across replicas) [default: false, every request stands alone].
+    #[arg(long, env = "PORTCULLIS_LEGACY_SESSIONS", num_args = 0..=1, default_missing_value = "true")]
+    pub legacy_sessions: Option<bool>,
+    /// Browser origins allowed to call /mcp, comma-separated (the public URL's origin always is).
+    #[arg(long, env = "PORTCULLIS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Host header values accepted besides loopback names and the public URL's host.
+    #[arg(long, env = "PORTCULLIS_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Largest accepted /mcp request body in bytes [default: 1048576].
+    #[arg(long, env = "PORTCULLIS_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Log format: `pretty` or `json` [default: pretty].
+    #[arg(long, env = "PORTCULLIS_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MintArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Subject (user) the token is for.
+    #[arg(long)]
+    pub sub: String,
+    /// Space-separated scopes.
+    #[arg(long, default_value = "tasks:read tasks:write")]
+    pub scope: String,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: u64,
+    /// Tenant (written to the tenant claim, `org_id`).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// client_id claim.
+    #[arg(long, default_value = "portcullis-cli")]
+    pub client_id: String,
+}

@@ -1,0 +1,237 @@
+//! Typed configuration: flags and `PORTCULLIS_*` environment (via clap) over a TOML file over
+//! defaults, validated once at start-up. A bad value stops start-up with one line naming the
+//! setting and the fix.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::Deserialize;
+
+use crate::cli::{CommonArgs, ServeArgs};
+
+/// A setting that cannot be used, with how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting `{key}` (--{flag} / PORTCULLIS_{env}): {problem}; {fix}")]
+pub struct ConfigError {
+    key: &'static str,
+    flag: String,
+    env: String,
+    problem: String,
+    fix: String,
+}
+
+impl ConfigError {
+    fn new(key: &'static str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            key,
+            flag: key.replace('_', "-"),
+            env: key.to_ascii_uppercase(),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+/// The TOML file: the same names as the flags, with `_`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    bind: Option<String>,
+    public_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    jwt_public_key: Option<PathBuf>,
+    jwks_uri: Option<String>,
+    jwt_leeway_secs: Option<u64>,
+    jwks_min_refresh_secs: Option<u64>,
+    tenant_claim: Option<String>,
+    legacy_sessions: Option<bool>,
+    allowed_origins: Option<Vec<String>>,
+    allowed_hosts: Option<Vec<String>>,
+    max_body_bytes: Option<usize>,
+    log_format: Option<String>,
+}
+
+fn load_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let Some(path) = path else { return Ok(FileConfig::default()) };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("config", format!("cannot read {}: {e}", path.display()), "give the path of a readable TOML file"))?;
+    toml::from_str(&text).map_err(|e| {
+        ConfigError::new("config", format!("{} is not valid: {}", path.display(), e.message()), "keys are the flag names with _ (see --help)").into()
+    })
+}
+
+/// Where tokens' keys come from.
+#[derive(Debug, Clone)]
+pub enum TokenKeys {
+    /// The generated key in the data directory; the issuer is this server.
+    Local,
+    File(PathBuf),
+    JwksUri(url::Url),
+    Discovery,
+}
+
+/// Identity and storage settings shared by `serve` and the admin commands.
+#[derive(Debug, Clone)]
+pub struct CommonSettings {
+    pub bind: SocketAddr,
+    pub public_url: url::Url,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub issuer: Option<String>,
+    pub audience: String,
+}
+
+impl CommonSettings {
+    /// The public URL as clients see it, without a trailing slash.
+    pub fn public_base(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// The issuer tokens must carry: the configured one, else this server.
+    pub fn effective_issuer(&self) -> String {
+        self.issuer.clone().unwrap_or_else(|| self.public_base())
+    }
+
+    pub fn keys_dir(&self) -> PathBuf {
+        self.data_dir.join("keys")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub common: CommonSettings,
+    pub token_keys: TokenKeys,
+    pub leeway: Duration,
+    pub jwks_min_refresh: Duration,
+    pub tenant_claim: String,
+    pub legacy_sessions: bool,
+    pub allowed_origins: Vec<String>,
+    pub allowed_hosts: Vec<String>,
+    pub max_body_bytes: usize,
+    pub log_json: bool,
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("portcullis");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(home).join(".local/share/portcullis");
+    }
+    PathBuf::from("portcullis-data")
+}
+
+fn parse_url(key: &'static str, raw: &str, example: &str) -> Result<url::Url, ConfigError> {
+    let url = url::Url::parse(raw)
+        .map_err(|e| ConfigError::new(key, format!("{raw:?} is not a URL ({e})"), format!("use e.g. {example}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError::new(key, format!("{raw:?} is not an http(s) URL"), format!("use e.g. {example}")));
+    }
+    Ok(url)
+}
+
+pub fn resolve_common(args: &CommonArgs) -> anyhow::Result<(CommonSettings, FileConfigHandle)> {
+    let file = load_file(args.config.as_deref())?;
+    let bind_raw = args.bind.clone().or(file.bind.clone()).unwrap_or_else(|| "127.0.0.1:8080".into());
+    let bind: SocketAddr = bind_raw.parse().map_err(|_| {
+        ConfigError::new("bind", format!("{bind_raw:?} is not an address"), "use IP:PORT, e.g. 127.0.0.1:8080")
+    })?;
+    let public_url = match args.public_url.clone().or(file.public_url.clone()) {
+        Some(raw) => parse_url("public_url", &raw, "https://mcp.example.com")?,
+        None => {
+            // An unspecified bind address is not somewhere a client can connect to.
+            let host = match bind.ip() {
+                ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+                ip if ip.is_unspecified() => "[::1]".to_owned(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            };
+            url::Url::parse(&format!("http://{host}:{}", bind.port())).expect("a socket address makes a URL")
+        }
+    };
+    if public_url.query().is_some() || public_url.fragment().is_some() {
+        return Err(ConfigError::new("public_url", "has a query or fragment", "give scheme://host[:port][/path] only").into());
+    }
+    let data_dir = args.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(default_data_dir);
+    let database_url = args.database_url.clone().or(file.database_url.clone()).unwrap_or_else(|| {
+        format!("sqlite://{}", data_dir.join("portcullis.db").display())
+    });
+    portcullis_core::Backend::from_url(&database_url)
+        .map_err(|e| ConfigError::new("database_url", e.reason, "e.g. sqlite://./portcullis.db or postgres://user@localhost/portcullis"))?;
+    let issuer = args.issuer.clone().or(file.issuer.clone());
+    if let Some(issuer) = &issuer {
+        parse_url("issuer", issuer, "https://idp.example.com")?;
+    }
+    let settings = CommonSettings {
+        bind,
+        audience: args.audience.clone().or(file.audience.clone()).unwrap_or_default(),
+        public_url,
+        data_dir,
+        database_url,
+        issuer,
+    };
+    let mut settings = settings;
+    if settings.audience.is_empty() {
+        settings.audience = format!("{}/mcp", settings.public_base());
+    }
+    Ok((settings, FileConfigHandle(file)))
+}
+
+/// The parsed file, passed on so `serve` reads it once.
+pub struct FileConfigHandle(FileConfig);
+
+pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
+    let (common, FileConfigHandle(file)) = resolve_common(&args.common)?;
+    let key_file = args.jwt_public_key.clone().or(file.jwt_public_key);
+    let jwks_uri = args.jwks_uri.clone().or(file.jwks_uri);
+    let token_keys = match (key_file, jwks_uri, &common.issuer) {
+        (Some(path), _, Some(_)) => TokenKeys::File(path),
+        (None, Some(uri), Some(_)) => TokenKeys::JwksUri(parse_url("jwks_uri", &uri, "https://idp.example.com/.well-known/jwks.json")?),
+        (None, None, Some(_)) => TokenKeys::Discovery,
+        (Some(_), _, None) | (None, Some(_), None) => {
+            return Err(ConfigError::new(
+                "issuer",
+                "external token keys are configured but no issuer",
+                "set --issuer to the exact `iss` your identity provider puts in tokens",
+            )
+            .into());
+        }
+        (None, None, None) => TokenKeys::Local,
+    };
+    let log_format = args.log_format.clone().or(file.log_format).unwrap_or_else(|| "pretty".into());
+    let log_json = match log_format.as_str() {
+        "json" => true,
+        "pretty" => false,
+        other => return Err(ConfigError::new("log_format", format!("{other:?} is not a format"), "use pretty or json").into()),
+    };
+    let tenant_claim = args.tenant_claim.clone().or(file.tenant_claim).unwrap_or_else(|| "org_id".into());
+    if tenant_claim.is_empty() {
+        return Err(ConfigError::new("tenant_claim", "is empty", "name a claim such as org_id").into());
+    }
+    let max_body_bytes = args.max_body_bytes.or(file.max_body_bytes).unwrap_or(1024 * 1024);
+    if !(1024..=64 * 1024 * 1024).contains(&max_body_bytes) {
+        return Err(ConfigError::new("max_body_bytes", format!("{max_body_bytes} is out of range"), "use 1024 to 67108864").into());
+    }
+    let leeway = args.jwt_leeway_secs.or(file.jwt_leeway_secs).unwrap_or(30);
+    if leeway > 300 {
+        return Err(ConfigError::new("jwt_leeway_secs", format!("{leeway} s is too lax"), "use at most 300 seconds").into());
+    }
+    Ok(ServeSettings {
+        common,
+        token_keys,
+        leeway: Duration::from_secs(leeway),
+        jwks_min_refresh: Duration::from_secs(args.jwks_min_refresh_secs.or(file.jwks_min_refresh_secs).unwrap_or(5)),
+        tenant_claim,
+        legacy_sessions: args.legacy_sessions.or(file.legacy_sessions).unwrap_or(false),
+        allowed_origins: args.allowed_origins.clone().or(file.allowed_origins).unwrap_or_default(),
+        allowed_hosts: args.allowed_hosts.clone().or(file.allowed_hosts).unwrap_or_default(),
+        max_body_bytes,
+        log_json,
+    })
+}
