@@ -1,0 +1,205 @@
+//! Test harness: runs the real `portcullis` binary on a random port against a fresh SQLite
+//! file or a fresh PostgreSQL database, and talks to it over HTTP like a client would.
+
+#![allow(dead_code)]
+
+pub mod keys;
+pub mod mcp;
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+pub use keys::TestIssuer;
+pub use mcp::{Era, McpClient};
+
+/// Database back ends the suite runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Base URL of the PostgreSQL server used by tests (database `test` must exist).
+pub fn postgres_admin_url() -> String {
+    std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A database that exists for one test: a SQLite file in the test's directory, or a
+/// PostgreSQL database with a random name, dropped when the test ends.
+pub struct TestDb {
+    pub url: String,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn create(db: Db, dir: &Path) -> Self {
+        match db {
+            Db::Sqlite => Self { url: format!("sqlite://{}", dir.join("test.db").display()), pg_name: None },
+            Db::Postgres => {
+                use sqlx::Connection;
+                let admin = postgres_admin_url();
+                let name = format!("portcullis_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for this test: {e}"));
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let (base, _) = admin.rsplit_once('/').expect("admin URL has a database");
+                Self { url: format!("{base}/{name}"), pg_name: Some(name) }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            // Best effort, synchronously: the test's runtime may already be gone.
+            let _ = Command::new("psql")
+                .args([&postgres_admin_url(), "-qc", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_portcullis"))
+}
+
+/// A running `portcullis serve`. Killed on drop; its stderr is kept for assertions.
+pub struct TestApp {
+    pub base: String,
+    pub port: u16,
+    pub issuer: TestIssuer,
+    pub dir: tempfile::TempDir,
+    child: Child,
+    _db: TestDb,
+    pub http: reqwest::Client,
+}
+
+/// What to start the server with, beyond the defaults of [`TestApp::spawn`].
+#[derive(Default)]
+pub struct Options {
+    /// Extra command-line arguments.
+    pub args: Vec<String>,
+    /// Start without `--jwt-public-key`/`--issuer` (the caller passes its own).
+    pub no_key_args: bool,
+}
+
+impl TestApp {
+    pub async fn spawn(db: Db) -> Self {
+        Self::spawn_with(db, Options::default()).await
+    }
+
+    pub async fn spawn_with(db: Db, options: Options) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let test_db = TestDb::create(db, dir.path()).await;
+        let issuer = TestIssuer::new("https://issuer.test");
+        let key_path = dir.path().join("public.pem");
+        std::fs::write(&key_path, issuer.public_pem()).unwrap();
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut args: Vec<String> = vec![
+            "serve".into(),
+            "--bind".into(),
+            format!("127.0.0.1:{port}"),
+            "--public-url".into(),
+            base.clone(),
+            "--data-dir".into(),
+            dir.path().join("data").display().to_string(),
+            "--database-url".into(),
+            test_db.url.clone(),
+        ];
+        if !options.no_key_args {
+            args.extend([
+                "--jwt-public-key".into(),
+                key_path.display().to_string(),
+                "--issuer".into(),
+                issuer.issuer.clone(),
+                "--audience".into(),
+                format!("{base}/mcp"),
+            ]);
+        }
+        args.extend(options.args);
+        let child = Command::new(binary())
+            .args(&args)
+            .env_remove("PORTCULLIS_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
+            .spawn()
+            .expect("start portcullis");
+        let app = Self { base, port, issuer, dir, child, _db: test_db, http: reqwest::Client::new() };
+        app.wait_healthy().await;
+        app
+    }
+
+    async fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.http.get(format!("{}/health", self.base)).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "server did not become healthy:\n{}", self.stderr());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    pub fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.base)
+    }
+
+    /// A token for `sub` with `scope`, accepted by this server.
+    pub fn token(&self, sub: &str, scope: &str) -> String {
+        self.issuer.token(sub, scope, &self.mcp_url())
+    }
+
+    pub fn client(&self, sub: &str) -> McpClient {
+        McpClient::new(self.mcp_url(), self.token(sub, "tasks:read tasks:write"))
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a test body once per database back end: `both_backends!(name);` defines
+/// `name::sqlite` and `name::postgres` calling `name(Db)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(super::support::Db::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(super::support::Db::Postgres).await
+                }
+            }
+        )*
+    };
+}
