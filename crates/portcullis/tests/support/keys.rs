@@ -40,6 +40,12 @@ impl TestIssuer {
         }
     }
 
+    /// The same key, issuing as `issuer`.
+    pub fn issued_by(mut self, issuer: &str) -> Self {
+        self.issuer = issuer.to_owned();
+        self
+    }
+
     pub fn public_pem(&self) -> String {
         pem::encode(&pem::Pem::new("PUBLIC KEY", self.public_der.clone()))
     }

@@ -1,8 +1,9 @@
 //! Test harness: runs the real `portcullis` binary on a random port against a fresh SQLite
 //! file or a fresh PostgreSQL database, and talks to it over HTTP like a client would.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
+pub mod idp;
 pub mod keys;
 pub mod mcp;
 
