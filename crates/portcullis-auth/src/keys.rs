@@ -30,8 +30,8 @@ pub enum KeySource {
 /// Why keys could not be loaded. Said at start-up, with the file or URL at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    #[error("cannot read {path}: {error}")]
+    Read { path: String, error: std::io::Error },
     #[error("{0} holds no usable public key (expected a PEM public key or a JWKS with RSA, EC P-256 or Ed25519 signing keys)")]
     NoUsableKey(String),
     #[error("cannot fetch {url}: {reason}")]
@@ -124,7 +124,7 @@ impl KeySet {
     /// Reads a PEM public key or a JWKS file.
     pub fn from_file(path: &std::path::Path) -> Result<Self, KeyError> {
         let bytes = std::fs::read(path)
-            .map_err(|source| KeyError::Read { path: path.display().to_string(), source })?;
+            .map_err(|error| KeyError::Read { path: path.display().to_string(), error })?;
         let set = match serde_json::from_slice::<JwkSet>(&bytes) {
             Ok(jwks) => Self::from_jwks(&jwks),
             Err(_) => Self::from_pem(&bytes).unwrap_or_default(),

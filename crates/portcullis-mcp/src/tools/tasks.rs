@@ -15,6 +15,8 @@ use crate::{
 /// Task status as tools accept it.
 #[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
+// Inlined so the enum values sit next to the argument a model reads.
+#[schemars(inline)]
 pub enum StatusArg {
     Todo,
     InProgress,

@@ -1,0 +1,100 @@
+//! The official MCP client SDKs (Python `mcp` and TypeScript `@modelcontextprotocol/sdk`) drive
+//! every task tool of the real server over Streamable HTTP with a bearer token.
+//!
+//! The SDKs are installed into `target/test-clients/` by `scripts/install-test-clients.sh`; the
+//! client programs are `tests/clients/python_client.py` and `tests/clients/typescript_client.mjs`.
+//! A missing install fails these tests rather than skipping them.
+
+mod support;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use support::{Db, TestApp};
+
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
+const INSTALL_HINT: &str = "run `scripts/install-test-clients.sh` from the repository root to install the MCP client SDKs";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+}
+
+fn test_clients_dir() -> PathBuf {
+    repo_root().join("target/test-clients")
+}
+
+fn require_installed(what: &str, path: &Path) {
+    assert!(path.exists(), "{what} is not installed ({} is missing): {INSTALL_HINT}", path.display());
+}
+
+/// Runs `program args…` with `envs`, failing the test on a timeout or a non-zero exit and printing
+/// the program's output either way. Returns its stdout.
+async fn run_client(label: &str, program: &Path, args: &[String], envs: &[(&str, PathBuf)], app: &TestApp) -> String {
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not start {label} ({}): {e}; {INSTALL_HINT}", program.display()));
+    let output = match tokio::time::timeout(CLIENT_TIMEOUT, child.wait_with_output()).await {
+        Ok(output) => output.unwrap_or_else(|e| panic!("waiting for {label}: {e}")),
+        Err(_) => panic!(
+            "{label} did not finish within {CLIENT_TIMEOUT:?} (killed)\n--- server stderr ---\n{}",
+            app.stderr()
+        ),
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    println!("--- {label} stdout ---\n{stdout}");
+    if !stderr.is_empty() {
+        println!("--- {label} stderr ---\n{stderr}");
+    }
+    assert!(
+        output.status.success(),
+        "{label} failed with {}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n--- server stderr ---\n{}",
+        output.status,
+        app.stderr()
+    );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_client_uses_every_tool() {
+    let venv_python = test_clients_dir().join("venv/bin/python");
+    require_installed("the Python venv with the `mcp` SDK", &venv_python);
+    let script = repo_root().join("tests/clients/python_client.py");
+    require_installed("the Python client script", &script);
+
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let args = [script.display().to_string(), app.mcp_url(), app.token("alice", "tasks:read tasks:write")];
+    let stdout = run_client("python SDK client", &venv_python, &args, &[], &app).await;
+    assert!(stdout.contains("python sdk OK"), "python SDK client did not report success:\n{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typescript_sdk_client_uses_every_tool() {
+    let node_modules = test_clients_dir().join("node/node_modules");
+    require_installed(
+        "the TypeScript SDK `@modelcontextprotocol/sdk`",
+        &node_modules.join("@modelcontextprotocol/sdk/package.json"),
+    );
+    let script = repo_root().join("tests/clients/typescript_client.mjs");
+    require_installed("the TypeScript client script", &script);
+
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let args = [script.display().to_string(), app.mcp_url(), app.token("alice", "tasks:read tasks:write")];
+    let envs = [("PORTCULLIS_TEST_NODE_MODULES", node_modules)];
+    let stdout = run_client("TypeScript SDK client", Path::new("node"), &args, &envs, &app).await;
+    assert!(stdout.contains("typescript sdk OK"), "TypeScript SDK client did not report success:\n{stdout}");
+}
