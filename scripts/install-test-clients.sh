@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs the official MCP client SDKs used by the third-party client tests
+# (crates/portcullis/tests/third_party_clients.rs) into target/test-clients/:
+#   target/test-clients/venv               Python venv with PyPI `mcp`
+#   target/test-clients/node/node_modules  npm `@modelcontextprotocol/sdk`
+# Idempotent: a marker file records the pinned versions; nothing is redone while it matches.
+set -euo pipefail
+
+PY_MCP_VERSION="2.3.0"
+NODE_SDK_VERSION="1.32.2"
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
+DEST="$REPO_ROOT/target/test-clients"
+VENV="$DEST/venv"
+NODE_DIR="$DEST/node"
+PY_MARKER="$DEST/.python-installed"
+NODE_MARKER="$DEST/.node-installed"
+PYTHON="${PYTHON:-python3}"
+
+log() { echo "install-test-clients: $*" >&2; }
+
+mkdir -p "$DEST"
+
+# --- Python SDK -------------------------------------------------------------
+py_want="mcp==$PY_MCP_VERSION"
+if [[ -f "$PY_MARKER" && "$(cat "$PY_MARKER")" == "$py_want" && -x "$VENV/bin/python" ]]; then
+    log "python: $py_want already installed in $VENV"
+else
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        log "python: creating venv $VENV"
+        "$PYTHON" -m venv "$VENV"
+    fi
+    log "python: installing $py_want"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$py_want"
+    "$VENV/bin/python" -c "import importlib.metadata as m; v = m.version('mcp'); assert v == '$PY_MCP_VERSION', v"
+    echo "$py_want" > "$PY_MARKER"
+fi
+
+# --- TypeScript SDK ---------------------------------------------------------
+node_want="@modelcontextprotocol/sdk@$NODE_SDK_VERSION"
+if [[ -f "$NODE_MARKER" && "$(cat "$NODE_MARKER")" == "$node_want" \
+      && -f "$NODE_DIR/node_modules/@modelcontextprotocol/sdk/package.json" ]]; then
+    log "node: $node_want already installed in $NODE_DIR"
+else
+    mkdir -p "$NODE_DIR"
+    if [[ ! -f "$NODE_DIR/package.json" ]]; then
+        echo '{ "name": "portcullis-test-clients", "private": true, "type": "module" }' > "$NODE_DIR/package.json"
+    fi
+    log "node: installing $node_want"
+    (cd "$NODE_DIR" && npm install --no-audit --no-fund --loglevel=error --save-exact "$node_want" >&2)
+    installed="$(node -p "require('$NODE_DIR/node_modules/@modelcontextprotocol/sdk/package.json').version")"
+    if [[ "$installed" != "$NODE_SDK_VERSION" ]]; then
+        log "node: expected $NODE_SDK_VERSION, found $installed"
+        exit 1
+    fi
+    echo "$node_want" > "$NODE_MARKER"
+fi
+
+log "done: $DEST"
