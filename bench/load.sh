@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Load comparison, one run, side by side: Portcullis vs a bare axum handler doing the same RS256
+# verification and returning a fixed tool result. Each server is pinned to CPU 0 and the load
+# generator (oha) to CPU 1. Prints requests/s, p99 and the ratio to the baseline.
+#
+#   bench/load.sh [DURATION_SECS] [CONCURRENCY]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${1:-10}"
+CONC="${2:-16}"
+SERVER_CPU="${SERVER_CPU:-0}"
+LOAD_CPU="${LOAD_CPU:-1}"
+
+command -v oha >/dev/null || cargo install oha --locked
+command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq >/dev/null; }
+cargo build --release -q -p portcullis -p portcullis-bench
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+BIN=target/release
+"$BIN/bench-token" keygen "$WORK"
+ISS="https://issuer.bench"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_up() { for _ in $(seq 1 100); do curl -sf -o /dev/null "$1" -X "${2:-GET}" && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }
+
+BARE_PORT=$(free_port)
+taskset -c "$SERVER_CPU" "$BIN/bare-mcp" "127.0.0.1:$BARE_PORT" "$WORK/public.pem" "$ISS" "http://127.0.0.1:$BARE_PORT/mcp" &
+PIDS+=($!)
+
+PC_PORT=$(free_port)
+PC_URL="http://127.0.0.1:$PC_PORT"
+TOKIO_WORKER_THREADS=1 taskset -c "$SERVER_CPU" "$BIN/portcullis" serve --bind "127.0.0.1:$PC_PORT" --public-url "$PC_URL" \
+  --data-dir "$WORK/data" --jwt-public-key "$WORK/public.pem" --issuer "$ISS" --audience "$PC_URL/mcp" 2>"$WORK/portcullis.log" &
+PIDS+=($!)
+wait_up "$PC_URL/health"
+sleep 0.5
+
+BARE_TOKEN=$("$BIN/bench-token" mint "$WORK/private.pem" "$ISS" "http://127.0.0.1:$BARE_PORT/mcp" bench "tasks:read tasks:write")
+PC_TOKEN=$("$BIN/bench-token" mint "$WORK/private.pem" "$ISS" "$PC_URL/mcp" bench "tasks:read tasks:write")
+
+META='"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"oha","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}'
+LIST_2025='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_tasks","arguments":{"limit":10}}}'
+LIST_2026='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_tasks","arguments":{"limit":10},'"$META"'}}'
+CREATE_2025='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_task","arguments":{"title":"load test","description":"created by bench/load.sh"}}}'
+
+# Seed a few tasks so list_tasks returns real rows.
+for i in $(seq 1 10); do
+  curl -sf -o /dev/null "$PC_URL/mcp" -H "Authorization: Bearer $PC_TOKEN" -H 'Content-Type: application/json' \
+    -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2025-11-25' -d "$CREATE_2025"
+done
+
+run() { # name url token version body [mcp-name]
+  local name=$1 url=$2 token=$3 version=$4 body=$5 tool=${6:-}
+  local extra=()
+  [ "$version" = "2026-07-28" ] && extra=(-H "Mcp-Method: tools/call" -H "Mcp-Name: $tool")
+  taskset -c "$LOAD_CPU" oha --no-tui --output-format json -z "${DURATION}s" -c "$CONC" -m POST \
+    -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -H 'Accept: application/json, text/event-stream' -H "MCP-Protocol-Version: $version" "${extra[@]}" \
+    -d "$body" "$url" > "$WORK/$name.json"
+  local rps p99 ok
+  rps=$(jq '.summary.requestsPerSec' "$WORK/$name.json")
+  p99=$(jq '.latencyPercentiles.p99 * 1000' "$WORK/$name.json")
+  ok=$(jq '.summary.successRate' "$WORK/$name.json")
+  printf '%s %.0f %.2f %s\n' "$name" "$rps" "$p99" "$ok" >> "$WORK/results"
+}
+
+run bare "http://127.0.0.1:$BARE_PORT/mcp" "$BARE_TOKEN" 2025-11-25 "$LIST_2025"
+run list_tasks_2025 "$PC_URL/mcp" "$PC_TOKEN" 2025-11-25 "$LIST_2025"
+run list_tasks_2026 "$PC_URL/mcp" "$PC_TOKEN" 2026-07-28 "$LIST_2026" list_tasks
+run create_task_2025 "$PC_URL/mcp" "$PC_TOKEN" 2025-11-25 "$CREATE_2025"
+
+BASE=$(awk '$1=="bare"{print $2}' "$WORK/results")
+echo "c=$CONC, ${DURATION}s each, server on CPU $SERVER_CPU, oha on CPU $LOAD_CPU"
+printf '%-18s %10s %10s %9s %8s\n' case req/s p99_ms success ratio
+while read -r name rps p99 ok; do
+  printf '%-18s %10s %10s %9s %8.2f\n' "$name" "$rps" "$p99" "$ok" "$(echo "$rps / $BASE" | bc -l)"
+done < "$WORK/results"

@@ -1,0 +1,88 @@
+//! A whole `/mcp` request in process (no sockets): Origin/Host guard, bearer verification, the
+//! scope gate, rmcp's transport and tool router, and the SQLite store. `tools/list` shows the
+//! cost without the database; `list_tasks` with it.
+
+use std::sync::Arc;
+
+use axum::{body::Body, http::Request};
+use criterion::{Criterion, criterion_group, criterion_main};
+use http_body_util::BodyExt;
+use portcullis_auth::{KeySet, KeySource, ResourceServer, ResourceServerConfig};
+use portcullis_bench::{BenchKey, rs256_token};
+use portcullis_http::{HttpSettings, OriginPolicy};
+use serde_json::json;
+use tower::ServiceExt;
+
+const ISS: &str = "https://issuer.bench";
+const BASE: &str = "http://127.0.0.1:8080";
+
+fn request(token: &str, body: &serde_json::Value, version: &str, method: &str, name: Option<&str>) -> Request<Body> {
+    let mut r = Request::post("/mcp")
+        .header("host", "127.0.0.1:8080")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", version)
+        .header("mcp-method", method);
+    if let Some(name) = name {
+        r = r.header("mcp-name", name);
+    }
+    r.body(Body::from(body.to_string())).unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = BenchKey::generate();
+    let aud = format!("{BASE}/mcp");
+    let token = rs256_token(&key.private_pem, ISS, &aud, "alice", "tasks:read tasks:write", 86_400);
+    let app = rt.block_on(async {
+        let store = portcullis_core::Store::connect(&format!("sqlite://{}/bench.db", dir.path().display())).await.unwrap();
+        let keys = KeySet::from_pem(key.public_pem.as_bytes()).unwrap();
+        let mut config = ResourceServerConfig::new(aud.parse().unwrap(), ISS.into(), KeySource::Static(keys));
+        config.scopes_supported = vec!["tasks:read".into(), "tasks:write".into()];
+        let rs = Arc::new(ResourceServer::new(config).await.unwrap());
+        let public_url: url::Url = BASE.parse().unwrap();
+        let settings = HttpSettings {
+            origin_policy: OriginPolicy::for_public_url(&public_url, vec![], vec![]),
+            public_url,
+            legacy_sessions: false,
+            max_body_bytes: 1 << 20,
+        };
+        portcullis_http::app(store, rs, settings)
+    });
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": { "name": "bench", "version": "1" },
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    let create = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_task","arguments":{"title":"seed"},"_meta":meta}});
+    for _ in 0..10 {
+        let r = rt.block_on(app.clone().oneshot(request(&token, &create, "2026-07-28", "tools/call", Some("create_task")))).unwrap();
+        assert!(r.status().is_success());
+    }
+
+    let cases = [
+        ("tools_list_2026", json!({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":meta}}), "2026-07-28", "tools/list", None),
+        ("list_tasks_2026", json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_tasks","arguments":{},"_meta":meta}}), "2026-07-28", "tools/call", Some("list_tasks")),
+        ("list_tasks_2025", json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_tasks","arguments":{}}}), "2025-11-25", "tools/call", Some("list_tasks")),
+    ];
+    let mut group = c.benchmark_group("mcp_dispatch");
+    for (name, body, version, method, tool) in cases {
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| {
+                let app = app.clone();
+                let req = request(&token, &body, version, method, tool);
+                async move {
+                    let r = app.oneshot(req).await.unwrap();
+                    assert!(r.status().is_success());
+                    r.into_body().collect().await.unwrap()
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,36 @@
+//! Token verification: Portcullis's verifier (header, typ, kid selection, claims to a
+//! Principal) against a bare `jsonwebtoken::decode` of the same RS256 token.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use portcullis_auth::{KeySet, KeySource, ResourceServer, ResourceServerConfig};
+use portcullis_bench::{BenchKey, rs256_token};
+
+const ISS: &str = "https://issuer.bench";
+const AUD: &str = "http://127.0.0.1:1/mcp";
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let key = BenchKey::generate();
+    let token = rs256_token(&key.private_pem, ISS, AUD, "alice", "tasks:read tasks:write", 86_400);
+    let keys = KeySet::from_pem(key.public_pem.as_bytes()).unwrap();
+    let config = ResourceServerConfig::new(AUD.parse().unwrap(), ISS.into(), KeySource::Static(keys));
+    let rs = rt.block_on(ResourceServer::new(config)).unwrap();
+
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_issuer(&[ISS]);
+    validation.set_audience(&[AUD]);
+    let decoding = DecodingKey::from_rsa_pem(key.public_pem.as_bytes()).unwrap();
+
+    let mut group = c.benchmark_group("verify_rs256");
+    group.bench_function("jsonwebtoken_decode", |b| {
+        b.iter(|| jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &validation).unwrap())
+    });
+    group.bench_function("portcullis_resource_server", |b| {
+        b.to_async(&rt).iter(|| async { rs.verify(&token).await.unwrap() })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
