@@ -6,6 +6,7 @@
 //! found.
 
 mod actor;
+mod db;
 mod error;
 mod fields;
 mod store;

@@ -1,25 +1,20 @@
-//! Connection, migrations and actor resolution for the one database Portcullis uses.
-//!
-//! Both back ends go through sqlx's `Any` driver with SQL both understand (`$N` parameters,
-//! text ids and timestamps), so there is one implementation of every query and the same test
-//! suite covers both.
+//! Opening the database, and resolving authenticated subjects to local users.
 
 use std::{
     collections::HashMap,
-    str::FromStr,
     sync::{Arc, RwLock},
-    time::Duration,
 };
 
-use sqlx::{
-    AnyPool, Executor,
-    any::{AnyConnectOptions, AnyPoolOptions},
-    migrate::Migrator,
+use sqlx::migrate::Migrator;
+
+use crate::{
+    Actor, StoreError, TenantId, ValidationError,
+    db::{Columns, Db, Param, PgDb, SqliteDb},
+    timestamp,
 };
 
-use crate::{Actor, StoreError, TenantId, ValidationError, timestamp};
-
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+/// The versioned migrations, applied by sqlx on PostgreSQL and by our own runner on SQLite.
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +42,7 @@ impl Backend {
 /// The database, migrated and ready. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pub(crate) pool: AnyPool,
+    pub(crate) db: Arc<Db>,
     backend: Backend,
     /// (tenant, subject) → local user id. User rows are never renamed, so the cache cannot go
     /// stale; it saves a round trip on every authenticated request.
@@ -60,49 +55,23 @@ impl std::fmt::Debug for Store {
     }
 }
 
+fn user_id(row: &dyn Columns) -> Result<String, StoreError> {
+    row.text(0)
+}
+
 impl Store {
-    /// Connects, creating a SQLite file if it does not exist, and applies pending migrations.
+    /// Connects (creating a SQLite file if it does not exist) and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
-        let url = match backend {
-            // `mode=rwc` creates the file on first start.
-            Backend::Sqlite if !url.contains("mode=") => {
-                let sep = if url.contains('?') { '&' } else { '?' };
-                format!("{url}{sep}mode=rwc")
-            }
-            _ => url.to_owned(),
-        };
-        let options = AnyConnectOptions::from_str(&url)?;
-        let pool = match backend {
+        let db = match backend {
             Backend::Sqlite => {
-                AnyPoolOptions::new()
-                    .max_connections(8)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // WAL lets readers run beside the writer; synchronous=FULL keeps every
-                            // acknowledged write on disk; foreign keys are off by default in SQLite.
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-                            )
-                            .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect_with(options)
-                    .await?
+                let url = url.to_owned();
+                // Opening and migrating touches the disk: keep it off the async threads.
+                Db::Sqlite(tokio::task::spawn_blocking(move || SqliteDb::open(&url)).await.map_err(|e| StoreError::Database(Box::new(e)))??)
             }
-            Backend::Postgres => {
-                AnyPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect_with(options)
-                    .await?
-            }
+            Backend::Postgres => Db::Postgres(PgDb::connect(url).await?),
         };
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, backend, actors: Arc::default() })
+        Ok(Self { db: Arc::new(db), backend, actors: Arc::default() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -111,7 +80,7 @@ impl Store {
 
     /// True when the database answers a trivial query (readiness probe).
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        self.db.ping().await
     }
 
     /// Resolves an authenticated subject to a local user, creating the user on first sight.
@@ -123,27 +92,33 @@ impl Store {
         if let Some(id) = self.actors.read().expect("actor cache poisoned").get(&key) {
             return Ok(Actor { user_id: id.clone(), tenant: tenant.clone() });
         }
-        sqlx::query(
-            "INSERT INTO users (id, tenant_id, subject, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant_id, subject) DO NOTHING",
-        )
-        .bind(uuid::Uuid::now_v7().hyphenated().to_string())
-        .bind(tenant.as_str())
-        .bind(subject)
-        .bind(timestamp::now())
-        .execute(&self.pool)
-        .await?;
-        let id: String = sqlx::query_scalar("SELECT id FROM users WHERE tenant_id = $1 AND subject = $2")
-            .bind(tenant.as_str())
-            .bind(subject)
-            .fetch_one(&self.pool)
-            .await?;
+        let lookup = "SELECT id FROM users WHERE tenant_id = $1 AND subject = $2";
+        let params = [Param::Text(tenant.as_str()), Param::Text(subject)];
+        let id = match self.db.fetch_optional(lookup, &params, user_id).await? {
+            Some(id) => id,
+            None => {
+                let new_id = uuid::Uuid::now_v7().hyphenated().to_string();
+                let now = timestamp::now();
+                self.db
+                    .execute(
+                        "INSERT INTO users (id, tenant_id, subject, created_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (tenant_id, subject) DO NOTHING",
+                        &[Param::Text(&new_id), Param::Text(tenant.as_str()), Param::Text(subject), Param::Text(&now)],
+                    )
+                    .await?;
+                // Another request (or replica) may have created the user first: read the winner.
+                self.db
+                    .fetch_optional(lookup, &params, user_id)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found("user", subject))?
+            }
+        };
         self.actors.write().expect("actor cache poisoned").insert(key, id.clone());
         Ok(Actor { user_id: id, tenant: tenant.clone() })
     }
 
-    /// Closes the pool, waiting for connections to be returned.
+    /// Stops the store: pending SQLite writes commit, PostgreSQL connections close.
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.db.close().await;
     }
 }

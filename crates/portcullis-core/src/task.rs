@@ -1,10 +1,10 @@
 //! Tasks: a user's to-do items, optionally filed in one of their workspaces.
 
 use serde::Serialize;
-use sqlx::{Row, any::AnyRow};
 
 use crate::{
-    Actor, Description, EntityId, Limit, Store, StoreError, TaskStatus, TaskTitle, timestamp,
+    Actor,
+    db::{Columns, Param}, Description, EntityId, Limit, Store, StoreError, TaskStatus, TaskTitle, timestamp,
 };
 
 /// A task as stored and as returned to clients.
@@ -46,24 +46,23 @@ pub struct TaskFilter {
     pub limit: Limit,
 }
 
-// A macro rather than a const: sqlx only takes SQL known at compile time.
+// A macro rather than a const so it can be `concat!`ed into static SQL.
 macro_rules! task_columns {
     () => {
         "id, title, description, status, workspace_id, completed_at, created_at, updated_at"
     };
 }
 
-fn task_from_row(row: &AnyRow) -> Result<Task, sqlx::Error> {
-    let status: String = row.try_get("status")?;
+fn task_from_row(row: &dyn Columns) -> Result<Task, StoreError> {
     Ok(Task {
-        id: row.try_get("id")?,
-        title: row.try_get("title")?,
-        description: row.try_get("description")?,
-        status: status.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-        workspace_id: row.try_get("workspace_id")?,
-        completed_at: row.try_get("completed_at")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        id: row.text(0)?,
+        title: row.text(1)?,
+        description: row.opt_text(2)?,
+        status: row.text(3)?.parse().map_err(|e: crate::ValidationError| StoreError::Database(Box::new(e)))?,
+        workspace_id: row.opt_text(4)?,
+        completed_at: row.opt_text(5)?,
+        created_at: row.text(6)?,
+        updated_at: row.text(7)?,
     })
 }
 
@@ -77,15 +76,14 @@ impl Store {
              AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR workspace_id = $4) \
              ORDER BY created_at, id LIMIT $5"
         );
-        let rows = sqlx::query(sql)
-            .bind(actor.tenant.as_str())
-            .bind(&actor.user_id)
-            .bind(filter.status.map(TaskStatus::as_str))
-            .bind(filter.workspace_id.as_ref().map(EntityId::as_str))
-            .bind(i64::from(filter.limit.get()))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(task_from_row).collect::<Result<_, _>>()?)
+        let params = [
+            Param::Text(actor.tenant.as_str()),
+            Param::Text(&actor.user_id),
+            Param::OptText(filter.status.map(TaskStatus::as_str)),
+            Param::OptText(filter.workspace_id.as_ref().map(EntityId::as_str)),
+            Param::Int(i64::from(filter.limit.get())),
+        ];
+        self.db.fetch_all(sql, &params, task_from_row).await
     }
 
     pub async fn get_task(&self, actor: &Actor, id: &EntityId) -> Result<Task, StoreError> {
@@ -94,14 +92,11 @@ impl Store {
             task_columns!(),
             " FROM tasks WHERE id = $1 AND tenant_id = $2 AND owner_id = $3"
         );
-        let row = sqlx::query(sql)
-            .bind(id.as_str())
-            .bind(actor.tenant.as_str())
-            .bind(&actor.user_id)
-            .fetch_optional(&self.pool)
+        let params = [Param::Text(id.as_str()), Param::Text(actor.tenant.as_str()), Param::Text(&actor.user_id)];
+        self.db
+            .fetch_optional(sql, &params, task_from_row)
             .await?
-            .ok_or_else(|| StoreError::not_found("task", id))?;
-        Ok(task_from_row(&row)?)
+            .ok_or_else(|| StoreError::not_found("task", id))
     }
 
     pub async fn create_task(&self, actor: &Actor, new: NewTask) -> Result<Task, StoreError> {
@@ -119,21 +114,22 @@ impl Store {
             created_at: now.clone(),
             updated_at: now,
         };
-        sqlx::query(
+        self.db.execute(
             "INSERT INTO tasks (id, tenant_id, owner_id, workspace_id, title, description, \
              status, completed_at, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $9)",
+            &[
+                Param::Text(&task.id),
+                Param::Text(actor.tenant.as_str()),
+                Param::Text(&actor.user_id),
+                Param::OptText(task.workspace_id.as_deref()),
+                Param::Text(&task.title),
+                Param::OptText(task.description.as_deref()),
+                Param::Text(task.status.as_str()),
+                Param::Text(&task.created_at),
+                Param::Text(&task.updated_at),
+            ],
         )
-        .bind(&task.id)
-        .bind(actor.tenant.as_str())
-        .bind(&actor.user_id)
-        .bind(task.workspace_id.as_deref())
-        .bind(&task.title)
-        .bind(task.description.as_deref())
-        .bind(task.status.as_str())
-        .bind(&task.created_at)
-        .bind(&task.updated_at)
-        .execute(&self.pool)
         .await?;
         Ok(task)
     }
@@ -166,22 +162,23 @@ impl Store {
             task.status = status;
         }
         task.updated_at = now;
-        let updated = sqlx::query(
+        let updated = self.db.execute(
             "UPDATE tasks SET title = $1, description = $2, status = $3, workspace_id = $4, \
              completed_at = $5, updated_at = $6 WHERE id = $7 AND tenant_id = $8 AND owner_id = $9",
+            &[
+                Param::Text(&task.title),
+                Param::OptText(task.description.as_deref()),
+                Param::Text(task.status.as_str()),
+                Param::OptText(task.workspace_id.as_deref()),
+                Param::OptText(task.completed_at.as_deref()),
+                Param::Text(&task.updated_at),
+                Param::Text(id.as_str()),
+                Param::Text(actor.tenant.as_str()),
+                Param::Text(&actor.user_id),
+            ],
         )
-        .bind(&task.title)
-        .bind(task.description.as_deref())
-        .bind(task.status.as_str())
-        .bind(task.workspace_id.as_deref())
-        .bind(task.completed_at.as_deref())
-        .bind(&task.updated_at)
-        .bind(id.as_str())
-        .bind(actor.tenant.as_str())
-        .bind(&actor.user_id)
-        .execute(&self.pool)
         .await?;
-        if updated.rows_affected() == 0 {
+        if updated == 0 {
             // Deleted between the read and the write.
             return Err(StoreError::not_found("task", id));
         }
@@ -194,13 +191,14 @@ impl Store {
     }
 
     pub async fn delete_task(&self, actor: &Actor, id: &EntityId) -> Result<(), StoreError> {
-        let deleted = sqlx::query("DELETE FROM tasks WHERE id = $1 AND tenant_id = $2 AND owner_id = $3")
-            .bind(id.as_str())
-            .bind(actor.tenant.as_str())
-            .bind(&actor.user_id)
-            .execute(&self.pool)
+        let deleted = self
+            .db
+            .execute(
+                "DELETE FROM tasks WHERE id = $1 AND tenant_id = $2 AND owner_id = $3",
+                &[Param::Text(id.as_str()), Param::Text(actor.tenant.as_str()), Param::Text(&actor.user_id)],
+            )
             .await?;
-        if deleted.rows_affected() == 0 {
+        if deleted == 0 {
             return Err(StoreError::not_found("task", id));
         }
         Ok(())

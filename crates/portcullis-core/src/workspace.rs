@@ -1,9 +1,10 @@
 //! Workspaces: named groups a user files tasks under.
 
 use serde::Serialize;
-use sqlx::{Row, any::AnyRow};
 
-use crate::{Actor, Description, EntityId, Store, StoreError, WorkspaceName, timestamp};
+use crate::{
+    db::{Columns, Param},
+    Actor, Description, EntityId, Store, StoreError, WorkspaceName, timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Workspace {
@@ -20,20 +21,20 @@ pub struct NewWorkspace {
     pub description: Option<Description>,
 }
 
-// A macro rather than a const: sqlx only takes SQL known at compile time.
+// A macro rather than a const so it can be `concat!`ed into static SQL.
 macro_rules! workspace_columns {
     () => {
         "id, name, description, created_at, updated_at"
     };
 }
 
-fn workspace_from_row(row: &AnyRow) -> Result<Workspace, sqlx::Error> {
+fn workspace_from_row(row: &dyn Columns) -> Result<Workspace, StoreError> {
     Ok(Workspace {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        id: row.text(0)?,
+        name: row.text(1)?,
+        description: row.opt_text(2)?,
+        created_at: row.text(3)?,
+        updated_at: row.text(4)?,
     })
 }
 
@@ -45,12 +46,8 @@ impl Store {
             " FROM workspaces WHERE tenant_id = $1 AND owner_id = $2 \
              ORDER BY created_at, id"
         );
-        let rows = sqlx::query(sql)
-            .bind(actor.tenant.as_str())
-            .bind(&actor.user_id)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(workspace_from_row).collect::<Result<_, _>>()?)
+        let params = [Param::Text(actor.tenant.as_str()), Param::Text(&actor.user_id)];
+        self.db.fetch_all(sql, &params, workspace_from_row).await
     }
 
     pub async fn get_workspace(&self, actor: &Actor, id: &EntityId) -> Result<Workspace, StoreError> {
@@ -59,14 +56,11 @@ impl Store {
             workspace_columns!(),
             " FROM workspaces WHERE id = $1 AND tenant_id = $2 AND owner_id = $3"
         );
-        let row = sqlx::query(sql)
-            .bind(id.as_str())
-            .bind(actor.tenant.as_str())
-            .bind(&actor.user_id)
-            .fetch_optional(&self.pool)
+        let params = [Param::Text(id.as_str()), Param::Text(actor.tenant.as_str()), Param::Text(&actor.user_id)];
+        self.db
+            .fetch_optional(sql, &params, workspace_from_row)
             .await?
-            .ok_or_else(|| StoreError::not_found("workspace", id))?;
-        Ok(workspace_from_row(&row)?)
+            .ok_or_else(|| StoreError::not_found("workspace", id))
     }
 
     pub async fn create_workspace(
@@ -82,18 +76,19 @@ impl Store {
             created_at: now.clone(),
             updated_at: now,
         };
-        sqlx::query(
+        self.db.execute(
             "INSERT INTO workspaces (id, tenant_id, owner_id, name, description, created_at, \
              updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                Param::Text(&workspace.id),
+                Param::Text(actor.tenant.as_str()),
+                Param::Text(&actor.user_id),
+                Param::Text(&workspace.name),
+                Param::OptText(workspace.description.as_deref()),
+                Param::Text(&workspace.created_at),
+                Param::Text(&workspace.updated_at),
+            ],
         )
-        .bind(&workspace.id)
-        .bind(actor.tenant.as_str())
-        .bind(&actor.user_id)
-        .bind(&workspace.name)
-        .bind(workspace.description.as_deref())
-        .bind(&workspace.created_at)
-        .bind(&workspace.updated_at)
-        .execute(&self.pool)
         .await?;
         Ok(workspace)
     }

@@ -1,0 +1,251 @@
+//! SQLite in process (rusqlite): inline reads on pooled connections, one writer thread with
+//! group commit. WAL lets readers run beside the writer; `synchronous = FULL` keeps every
+//! acknowledged write on disk.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Mutex, mpsc},
+    time::Duration,
+};
+
+use rusqlite::{Connection, OpenFlags, Row, ToSql};
+
+use super::{Columns, Param, RowMapper};
+use crate::{StoreError, ValidationError, store::MIGRATOR, timestamp};
+
+/// Connections kept for reads; more are opened under load and closed when returned.
+const MAX_IDLE_READERS: usize = 8;
+/// Most writes committed in one transaction.
+const MAX_GROUP: usize = 256;
+/// Positional parameter names, as written in the SQL.
+const PARAM_NAMES: [&str; 12] = ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12"];
+
+#[derive(Debug)]
+enum OwnedParam {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+}
+
+impl From<&Param<'_>> for OwnedParam {
+    fn from(p: &Param<'_>) -> Self {
+        match p {
+            Param::Text(s) => Self::Text((*s).to_owned()),
+            Param::OptText(s) => Self::OptText(s.map(str::to_owned)),
+            Param::Int(i) => Self::Int(*i),
+        }
+    }
+}
+
+struct WriteJob {
+    sql: &'static str,
+    params: Vec<OwnedParam>,
+    reply: tokio::sync::oneshot::Sender<Result<u64, StoreError>>,
+}
+
+pub(crate) struct SqliteDb {
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+    writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+}
+
+impl Columns for Row<'_> {
+    fn text(&self, index: usize) -> Result<String, StoreError> {
+        Ok(self.get(index)?)
+    }
+
+    fn opt_text(&self, index: usize) -> Result<Option<String>, StoreError> {
+        Ok(self.get(index)?)
+    }
+}
+
+/// The file a `sqlite:` URL names (`sqlite://path`, `sqlite:path`, query parameters ignored).
+fn path_of(url: &str) -> Result<PathBuf, ValidationError> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let rest = rest.split('?').next().unwrap_or_default();
+    if rest.is_empty() || rest.contains(":memory:") {
+        return Err(ValidationError::new("database_url", "must name a SQLite file, e.g. sqlite://./portcullis.db"));
+    }
+    Ok(PathBuf::from(rest))
+}
+
+fn open(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn bind_one(stmt: &mut rusqlite::Statement<'_>, i: usize, value: &dyn ToSql) -> Result<(), StoreError> {
+    if let Some(index) = stmt.parameter_index(PARAM_NAMES[i])? {
+        stmt.raw_bind_parameter(index, value)?;
+    }
+    Ok(())
+}
+
+fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Param<'_>]) -> Result<(), StoreError> {
+    for (i, p) in params.iter().enumerate() {
+        match p {
+            Param::Text(s) => bind_one(stmt, i, s)?,
+            Param::OptText(s) => bind_one(stmt, i, s)?,
+            Param::Int(n) => bind_one(stmt, i, n)?,
+        }
+    }
+    Ok(())
+}
+
+fn bind_owned(stmt: &mut rusqlite::Statement<'_>, params: &[OwnedParam]) -> Result<(), StoreError> {
+    for (i, p) in params.iter().enumerate() {
+        match p {
+            OwnedParam::Text(s) => bind_one(stmt, i, s)?,
+            OwnedParam::OptText(s) => bind_one(stmt, i, s)?,
+            OwnedParam::Int(n) => bind_one(stmt, i, n)?,
+        }
+    }
+    Ok(())
+}
+
+impl SqliteDb {
+    pub(crate) fn open(url: &str) -> Result<Self, StoreError> {
+        let path = path_of(url)?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Database(Box::new(e)))?;
+        }
+        let mut writer = open(&path, false)?;
+        // Persistent for the file; set before any reader opens.
+        writer.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+        migrate(&mut writer)?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("portcullis-sqlite-writer".into())
+            .spawn(move || write_loop(writer, rx))
+            .map_err(|e| StoreError::Database(Box::new(e)))?;
+        Ok(Self { path, readers: Mutex::new(Vec::new()), writer: Mutex::new(Some(tx)) })
+    }
+
+    fn reader(&self) -> Result<Connection, StoreError> {
+        match self.readers.lock().expect("reader pool poisoned").pop() {
+            Some(conn) => Ok(conn),
+            None => open(&self.path, true),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut pool = self.readers.lock().expect("reader pool poisoned");
+        if pool.len() < MAX_IDLE_READERS {
+            pool.push(conn);
+        }
+    }
+
+    /// Runs a read inline: an indexed query over one user's rows takes microseconds, less
+    /// than a hop to another thread would.
+    pub(crate) fn fetch_all<T>(&self, sql: &'static str, params: &[Param<'_>], map: RowMapper<T>) -> Result<Vec<T>, StoreError> {
+        let conn = self.reader()?;
+        let result = (|| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            bind(&mut stmt, params)?;
+            let mut rows = stmt.raw_query();
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(map(row)?);
+            }
+            Ok(out)
+        })();
+        self.give_back(conn);
+        result
+    }
+
+    pub(crate) async fn execute(&self, sql: &'static str, params: &[Param<'_>]) -> Result<u64, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = WriteJob { sql, params: params.iter().map(OwnedParam::from).collect(), reply };
+        let sent = match self.writer.lock().expect("writer lock poisoned").as_ref() {
+            Some(tx) => tx.send(job).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(StoreError::Closed);
+        }
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    pub(crate) fn ping(&self) -> bool {
+        self.fetch_all("SELECT 1", &[], |_| Ok(())).is_ok()
+    }
+
+    /// Stops accepting writes; the writer thread commits what it has and exits.
+    pub(crate) fn close(&self) {
+        self.writer.lock().expect("writer lock poisoned").take();
+    }
+}
+
+/// The writer thread: waits for a write, takes every other write already queued, runs them in
+/// one transaction, commits once, then answers each. A statement that fails rolls back alone
+/// (SQLite's statement-level atomicity) and only its caller sees the error.
+fn write_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut results: Vec<Result<u64, StoreError>> = Vec::with_capacity(group.len());
+        let began = conn.execute_batch("BEGIN IMMEDIATE");
+        if let Err(e) = began {
+            let msg = e.to_string();
+            for job in group {
+                let _ = job.reply.send(Err(StoreError::Database(msg.clone().into())));
+            }
+            continue;
+        }
+        for job in &group {
+            results.push((|| {
+                let mut stmt = conn.prepare_cached(job.sql)?;
+                bind_owned(&mut stmt, &job.params)?;
+                Ok(stmt.raw_execute()? as u64)
+            })());
+        }
+        if let Err(e) = conn.execute_batch("COMMIT") {
+            let _ = conn.execute_batch("ROLLBACK");
+            let msg = e.to_string();
+            results = group.iter().map(|_| Err(StoreError::Database(msg.clone().into()))).collect();
+        }
+        for (job, result) in group.into_iter().zip(results) {
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+/// Applies the embedded migrations (the same files sqlx applies on PostgreSQL) that the file
+/// has not seen, each in its own transaction.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS portcullis_migrations (
+             version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)",
+    )?;
+    for m in MIGRATOR.iter() {
+        let applied: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM portcullis_migrations WHERE version = ?1)",
+            [m.version],
+            |r| r.get(0),
+        )?;
+        if applied {
+            continue;
+        }
+        let tx = conn.transaction()?;
+        tx.execute_batch(m.sql.as_str())?;
+        tx.execute(
+            "INSERT INTO portcullis_migrations (version, description, applied_at) VALUES (?1, ?2, ?3)",
+            rusqlite::params![m.version, m.description.as_ref(), timestamp::now()],
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
