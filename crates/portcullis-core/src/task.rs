@@ -69,20 +69,34 @@ fn task_from_row(row: &dyn Columns) -> Result<Task, StoreError> {
 impl Store {
     /// The actor's tasks, oldest first.
     pub async fn list_tasks(&self, actor: &Actor, filter: &TaskFilter) -> Result<Vec<Task>, StoreError> {
-        let sql = concat!(
-            "SELECT ",
-            task_columns!(),
-            " FROM tasks WHERE tenant_id = $1 AND owner_id = $2 \
-             AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR workspace_id = $4) \
-             ORDER BY created_at, id LIMIT $5"
-        );
-        let params = [
+        // One statement per filter combination rather than `($3 IS NULL OR status = $3)`:
+        // SQLite re-plans a statement on every run when a bound value decides its plan.
+        macro_rules! list_sql {
+            ($filters:literal) => {
+                concat!(
+                    "SELECT ",
+                    task_columns!(),
+                    " FROM tasks WHERE tenant_id = $1 AND owner_id = $2",
+                    $filters,
+                    " ORDER BY created_at, id LIMIT $3"
+                )
+            };
+        }
+        let status = filter.status.map(TaskStatus::as_str);
+        let workspace = filter.workspace_id.as_ref().map(EntityId::as_str);
+        let sql = match (status, workspace) {
+            (None, None) => list_sql!(""),
+            (Some(_), None) => list_sql!(" AND status = $4"),
+            (None, Some(_)) => list_sql!(" AND workspace_id = $4"),
+            (Some(_), Some(_)) => list_sql!(" AND status = $4 AND workspace_id = $5"),
+        };
+        let mut params = vec![
             Param::Text(actor.tenant.as_str()),
             Param::Text(&actor.user_id),
-            Param::OptText(filter.status.map(TaskStatus::as_str)),
-            Param::OptText(filter.workspace_id.as_ref().map(EntityId::as_str)),
             Param::Int(i64::from(filter.limit.get())),
         ];
+        params.extend(status.map(Param::Text));
+        params.extend(workspace.map(Param::Text));
         self.db.fetch_all(sql, &params, task_from_row).await
     }
 

@@ -1,6 +1,7 @@
 //! The Portcullis HTTP application: one axum `Router` with the MCP endpoint, its protected
 //! resource metadata, and health probes. The binary only binds and serves it.
 
+mod direct_dispatch;
 mod health;
 mod mcp_endpoint;
 mod origin_guard;

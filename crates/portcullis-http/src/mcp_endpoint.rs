@@ -8,7 +8,7 @@
 //! and (2) route legacy `initialize`/session traffic to the session-keeping service when
 //! sessions are enabled; everything else is served statelessly with plain JSON responses.
 
-use std::{borrow::Cow, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     Router,
@@ -26,15 +26,19 @@ use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService,
     session::{local::LocalSessionManager, never::NeverSessionManager},
 };
-use serde::Deserialize;
 use serde_json::json;
 
-use crate::{HttpSettings, origin_guard};
+use crate::{
+    HttpSettings,
+    direct_dispatch::{DirectDispatch, Peek, eligible},
+    origin_guard,
+};
 
 type Stateless = StreamableHttpService<PortcullisMcp, NeverSessionManager>;
 type Sessions = StreamableHttpService<PortcullisMcp, LocalSessionManager>;
 
 struct Endpoint {
+    direct: DirectDispatch,
     stateless: Stateless,
     sessions: Option<Sessions>,
     resource_server: Arc<ResourceServer>,
@@ -49,6 +53,7 @@ pub(crate) fn router(store: Store, rs: Arc<ResourceServer>, settings: &HttpSetti
         .disable_allowed_origins()
         .with_json_response(true)
         .with_max_request_body_bytes(settings.max_body_bytes);
+    let direct = DirectDispatch::new(handler.clone());
     let stateless = {
         let handler = handler.clone();
         StreamableHttpService::new(
@@ -65,6 +70,7 @@ pub(crate) fn router(store: Store, rs: Arc<ResourceServer>, settings: &HttpSetti
         )
     });
     let endpoint = Arc::new(Endpoint {
+        direct,
         stateless,
         sessions,
         resource_server: rs.clone(),
@@ -76,21 +82,6 @@ pub(crate) fn router(store: Store, rs: Arc<ResourceServer>, settings: &HttpSetti
         .with_state(endpoint)
         .layer(from_fn_with_state(rs, require_bearer))
         .layer(from_fn_with_state(policy, origin_guard::guard))
-}
-
-/// The parts of a JSON-RPC message the gate needs; everything else is skipped unparsed.
-#[derive(Deserialize)]
-struct Peek<'a> {
-    #[serde(borrow)]
-    method: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    params: Option<PeekParams<'a>>,
-}
-
-#[derive(Deserialize)]
-struct PeekParams<'a> {
-    #[serde(borrow)]
-    name: Option<Cow<'a, str>>,
 }
 
 async fn handle(State(ep): State<Arc<Endpoint>>, request: Request) -> Response {
@@ -124,6 +115,14 @@ async fn handle(State(ep): State<Arc<Endpoint>>, request: Request) -> Response {
         }
     }
     let to_sessions = uses_session || method == "initialize";
+    let (parts, bytes) = if eligible(&parts.headers, &peek) {
+        match ep.direct.serve(parts, bytes).await {
+            Ok(response) => return response,
+            Err(back) => back,
+        }
+    } else {
+        (parts, bytes)
+    };
     let request = Request::from_parts(parts, Body::from(bytes));
     match &ep.sessions {
         Some(sessions) if to_sessions => serve(sessions, request).await,

@@ -79,6 +79,10 @@ fn open(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")?;
     conn.set_prepared_statement_cache_capacity(64);
+    // Query-planner stability: without it SQLite re-plans (re-parses) a cached statement
+    // whenever a bound value could change its plan, which measured as the largest single cost
+    // of a read. Our queries are simple indexed lookups whose plan never depends on values.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(conn)
 }
 

@@ -1,0 +1,141 @@
+//! A direct path from HTTP to rmcp's handler for the hot, well-formed stateless requests.
+//!
+//! Why: rmcp's `StreamableHttpService` serves each stateless request by spawning a one-shot
+//! service (a task, channels, a peer) around the handler. Measured with `bench/load.sh`, that
+//! machinery cost more per request than the RS256 verification itself. For `tools/call` and
+//! `tools/list` requests whose protocol signals are complete and consistent, this module calls
+//! the same rmcp handler (`Service::handle_request`: version negotiation, per-request `_meta`
+//! checks, the tool router, legacy result shaping) directly and writes its JSON-RPC answer.
+//! Everything else — `initialize`, `server/discover`, notifications, sessions, and any request
+//! whose headers or metadata are missing, duplicated or inconsistent — goes to rmcp's transport
+//! unchanged, which answers with the specification's errors. So the gate below only ever has to
+//! be at least as strict as rmcp's own header validation.
+
+use std::borrow::Cow;
+
+use axum::{
+    body::Body,
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
+    response::Response,
+};
+use bytes::Bytes;
+use portcullis_mcp::PortcullisMcp;
+use rmcp::{
+    RoleServer, Service,
+    model::{ClientJsonRpcMessage, ClientRequest, GetMeta, ServerJsonRpcMessage},
+    service::{Peer, RequestContext, RunningService, serve_directly},
+};
+use serde::Deserialize;
+
+/// The parts of a JSON-RPC message the gate reads; everything else is skipped unparsed.
+#[derive(Deserialize)]
+pub(crate) struct Peek<'a> {
+    id: Option<serde::de::IgnoredAny>,
+    #[serde(borrow)]
+    pub(crate) method: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(crate) params: Option<PeekParams<'a>>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PeekParams<'a> {
+    #[serde(borrow)]
+    pub(crate) name: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "_meta")]
+    meta: Option<PeekMeta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct PeekMeta<'a> {
+    #[serde(borrow, rename = "io.modelcontextprotocol/protocolVersion")]
+    protocol_version: Option<Cow<'a, str>>,
+}
+
+const CURRENT: &str = "2026-07-28";
+const LEGACY: [&str; 2] = ["2025-11-25", "2025-06-18"];
+
+/// The single value of header `name`, if it has exactly one readable value.
+fn single<'h>(headers: &'h HeaderMap, name: &str) -> Option<Option<&'h str>> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Some(None),
+        (Some(v), None) => v.to_str().ok().map(Some),
+        _ => None,
+    }
+}
+
+/// True when rmcp would serve this request statelessly without complaint and the direct path
+/// produces the same answer.
+pub(crate) fn eligible(headers: &HeaderMap, peek: &Peek<'_>) -> bool {
+    let method = peek.method.as_deref().unwrap_or_default();
+    if peek.id.is_none() || !matches!(method, "tools/call" | "tools/list") || headers.contains_key("mcp-session-id") {
+        return false;
+    }
+    let content_type_ok = single(headers, "content-type").flatten().is_some_and(|ct| {
+        ct.split(';').next().is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
+    });
+    // Leave quality values and anything unusual to rmcp's full Accept parsing.
+    let accept_ok = single(headers, "accept").flatten().is_some_and(|a| {
+        !a.contains(';') && a.contains("application/json") && a.contains("text/event-stream")
+    });
+    if !content_type_ok || !accept_ok {
+        return false;
+    }
+    let (Some(Some(version)), Some(mcp_method), Some(mcp_name)) =
+        (single(headers, "mcp-protocol-version"), single(headers, "mcp-method"), single(headers, "mcp-name"))
+    else {
+        return false;
+    };
+    let params = peek.params.as_ref();
+    let meta_version = params.and_then(|p| p.meta.as_ref()).map(|m| m.protocol_version.as_deref());
+    let tool = params.and_then(|p| p.name.as_deref());
+    if version == CURRENT {
+        meta_version == Some(Some(CURRENT))
+            && mcp_method == Some(method)
+            && (method != "tools/call" || (tool.is_some() && mcp_name == tool))
+    } else {
+        LEGACY.contains(&version) && meta_version.is_none() && mcp_method.is_none() && mcp_name.is_none()
+    }
+}
+
+/// rmcp's handler, and a peer for its request contexts.
+pub(crate) struct DirectDispatch {
+    handler: PortcullisMcp,
+    /// Tools here never message the client (no sampling, elicitation or progress), but rmcp's
+    /// `RequestContext` needs a peer: this one belongs to an idle service kept alive below.
+    peer: Peer<RoleServer>,
+    _idle: RunningService<RoleServer, PortcullisMcp>,
+    _idle_io: tokio::io::DuplexStream,
+}
+
+impl DirectDispatch {
+    /// Must run inside a Tokio runtime (the idle service is a task).
+    pub(crate) fn new(handler: PortcullisMcp) -> Self {
+        let (ours, theirs) = tokio::io::duplex(64);
+        let idle = serve_directly(handler.clone(), tokio::io::split(theirs), None);
+        let peer = idle.peer().clone();
+        Self { handler, peer, _idle: idle, _idle_io: ours }
+    }
+
+    /// Serves the request, or hands the body back when it is not a single JSON-RPC request.
+    pub(crate) async fn serve(&self, parts: Parts, bytes: Bytes) -> Result<Response, (Parts, Bytes)> {
+        let Ok(ClientJsonRpcMessage::Request(request)) = serde_json::from_slice::<ClientJsonRpcMessage>(&bytes) else {
+            return Err((parts, bytes));
+        };
+        if !matches!(request.request, ClientRequest::CallToolRequest(_) | ClientRequest::ListToolsRequest(_)) {
+            return Err((parts, bytes));
+        }
+        let mut context = RequestContext::new(request.id.clone(), self.peer.clone());
+        context.meta = request.request.get_meta().clone();
+        context.extensions.insert(parts);
+        let message = match self.handler.handle_request(request.request, context).await {
+            Ok(result) => ServerJsonRpcMessage::response(result, request.id),
+            Err(error) => ServerJsonRpcMessage::error(error, Some(request.id)),
+        };
+        let body = serde_json::to_vec(&message).unwrap_or_default();
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = StatusCode::OK;
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Ok(response)
+    }
+}
