@@ -27,9 +27,6 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 wait_up() { for _ in $(seq 1 100); do curl -sf -o /dev/null "$1" -X "${2:-GET}" && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }
 
-BARE_PORT=$(free_port)
-taskset -c "$SERVER_CPU" "$BIN/bare-mcp" "127.0.0.1:$BARE_PORT" "$WORK/public.pem" "$ISS" "http://127.0.0.1:$BARE_PORT/mcp" &
-PIDS+=($!)
 
 PC_PORT=$(free_port)
 PC_URL="http://127.0.0.1:$PC_PORT"
@@ -39,7 +36,6 @@ PIDS+=($!)
 wait_up "$PC_URL/health"
 sleep 0.5
 
-BARE_TOKEN=$("$BIN/bench-token" mint "$WORK/private.pem" "$ISS" "http://127.0.0.1:$BARE_PORT/mcp" bench "tasks:read tasks:write")
 PC_TOKEN=$("$BIN/bench-token" mint "$WORK/private.pem" "$ISS" "$PC_URL/mcp" bench "tasks:read tasks:write")
 
 META='"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"oha","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}'
@@ -52,6 +48,15 @@ for i in $(seq 1 10); do
   curl -sf -o /dev/null "$PC_URL/mcp" -H "Authorization: Bearer $PC_TOKEN" -H 'Content-Type: application/json' \
     -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2025-11-25' -d "$CREATE_2025"
 done
+
+# The baseline returns exactly the bytes Portcullis returns for list_tasks (10 tasks).
+curl -sf "$PC_URL/mcp" -H "Authorization: Bearer $PC_TOKEN" -H 'Content-Type: application/json' \
+  -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2025-11-25' -d "$LIST_2025" | jq '.result' > "$WORK/result.json"
+BARE_PORT=$(free_port)
+TOKIO_WORKER_THREADS=1 taskset -c "$SERVER_CPU" "$BIN/bare-mcp" "127.0.0.1:$BARE_PORT" "$WORK/public.pem" "$ISS" "http://127.0.0.1:$BARE_PORT/mcp" "$WORK/result.json" &
+PIDS+=($!)
+BARE_TOKEN=$("$BIN/bench-token" mint "$WORK/private.pem" "$ISS" "http://127.0.0.1:$BARE_PORT/mcp" bench "tasks:read tasks:write")
+sleep 0.3
 
 run() { # name url token version body [mcp-name]
   local name=$1 url=$2 token=$3 version=$4 body=$5 tool=${6:-}

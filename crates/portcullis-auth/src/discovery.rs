@@ -7,7 +7,10 @@ use crate::keys::KeyError;
 const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 
 /// GETs `url` and returns its body, refusing non-2xx answers and bodies over 1 MiB.
-pub(crate) async fn get_limited(client: &reqwest::Client, url: &url::Url) -> Result<Vec<u8>, String> {
+pub(crate) async fn get_limited(
+    client: &reqwest::Client,
+    url: &url::Url,
+) -> Result<Vec<u8>, String> {
     let mut response = client
         .get(url.clone())
         .header(reqwest::header::ACCEPT, "application/json")
@@ -30,13 +33,17 @@ pub(crate) async fn get_limited(client: &reqwest::Client, url: &url::Url) -> Res
 /// The well-known metadata URLs to try for `issuer`, in order. For an issuer with a path,
 /// RFC 8414 inserts the well-known segment before the path; OIDC appends it.
 pub(crate) fn metadata_urls(issuer: &str) -> Result<Vec<url::Url>, String> {
-    let parsed = url::Url::parse(issuer).map_err(|e| format!("issuer {issuer:?} is not a URL: {e}"))?;
+    let parsed =
+        url::Url::parse(issuer).map_err(|e| format!("issuer {issuer:?} is not a URL: {e}"))?;
     let path = parsed.path().trim_end_matches('/');
     let origin = parsed.origin().ascii_serialization();
     let candidates = [
         format!("{origin}/.well-known/oauth-authorization-server{path}"),
         format!("{origin}/.well-known/openid-configuration{path}"),
-        format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')),
+        format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        ),
     ];
     let mut urls: Vec<url::Url> = Vec::new();
     for c in candidates {
@@ -48,8 +55,14 @@ pub(crate) fn metadata_urls(issuer: &str) -> Result<Vec<url::Url>, String> {
     Ok(urls)
 }
 
-pub(crate) async fn discover_jwks_uri(client: &reqwest::Client, issuer: &str) -> Result<url::Url, KeyError> {
-    let fail = |url: &str, reason: String| KeyError::Fetch { url: url.to_owned(), reason };
+pub(crate) async fn discover_jwks_uri(
+    client: &reqwest::Client,
+    issuer: &str,
+) -> Result<url::Url, KeyError> {
+    let fail = |url: &str, reason: String| KeyError::Fetch {
+        url: url.to_owned(),
+        reason,
+    };
     let mut last_error = String::from("no metadata URL");
     for url in metadata_urls(issuer).map_err(|e| fail(issuer, e))? {
         let body = match get_limited(client, &url).await {
@@ -59,11 +72,14 @@ pub(crate) async fn discover_jwks_uri(client: &reqwest::Client, issuer: &str) ->
                 continue;
             }
         };
-        let meta: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| fail(url.as_str(), format!("not JSON: {e}")))?;
+        let meta: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| fail(url.as_str(), format!("not JSON: {e}")))?;
         // RFC 8414 §3.3: the metadata's issuer must be identical to the one we asked about.
         if meta.get("issuer").and_then(|v| v.as_str()) != Some(issuer) {
-            return Err(fail(url.as_str(), format!("metadata names another issuer than {issuer:?}")));
+            return Err(fail(
+                url.as_str(),
+                format!("metadata names another issuer than {issuer:?}"),
+            ));
         }
         let jwks = meta
             .get("jwks_uri")
@@ -93,8 +109,11 @@ mod tests {
                 "https://idp.example/tenant1/.well-known/openid-configuration",
             ]
         );
-        let root: Vec<String> =
-            metadata_urls("https://idp.example").unwrap().into_iter().map(String::from).collect();
+        let root: Vec<String> = metadata_urls("https://idp.example")
+            .unwrap()
+            .into_iter()
+            .map(String::from)
+            .collect();
         assert_eq!(
             root,
             [

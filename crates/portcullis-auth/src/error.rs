@@ -95,10 +95,14 @@ impl AuthError {
         });
         let mut response = (self.status(), axum::Json(body)).into_response();
         if let Ok(value) = HeaderValue::from_str(&challenge.to_header_value()) {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
         }
         if matches!(self, Self::KeysUnavailable) {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         response
     }

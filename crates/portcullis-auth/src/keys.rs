@@ -32,7 +32,9 @@ pub enum KeySource {
 pub enum KeyError {
     #[error("cannot read {path}: {error}")]
     Read { path: String, error: std::io::Error },
-    #[error("{0} holds no usable public key (expected a PEM public key or a JWKS with RSA, EC P-256 or Ed25519 signing keys)")]
+    #[error(
+        "{0} holds no usable public key (expected a PEM public key or a JWKS with RSA, EC P-256 or Ed25519 signing keys)"
+    )]
     NoUsableKey(String),
     #[error("cannot fetch {url}: {reason}")]
     Fetch { url: String, reason: String },
@@ -56,7 +58,11 @@ pub struct KeySet {
 
 impl std::fmt::Debug for KeySet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kids: Vec<_> = self.keys.iter().map(|k| k.kid.as_deref().unwrap_or("-")).collect();
+        let kids: Vec<_> = self
+            .keys
+            .iter()
+            .map(|k| k.kid.as_deref().unwrap_or("-"))
+            .collect();
         f.debug_struct("KeySet").field("kids", &kids).finish()
     }
 }
@@ -104,7 +110,12 @@ impl KeySet {
             None => None,
         };
         let key = DecodingKey::from_jwk(jwk).ok()?;
-        Some(VerifyingKey { kid: jwk.common.key_id.clone(), family, alg, key })
+        Some(VerifyingKey {
+            kid: jwk.common.key_id.clone(),
+            family,
+            alg,
+            key,
+        })
     }
 
     /// Parses a PEM public key (SPKI or PKCS#1 RSA), of any supported family.
@@ -118,13 +129,22 @@ impl KeySet {
         } else {
             return None;
         };
-        Some(Self { keys: vec![VerifyingKey { kid: None, family, alg: None, key }] })
+        Some(Self {
+            keys: vec![VerifyingKey {
+                kid: None,
+                family,
+                alg: None,
+                key,
+            }],
+        })
     }
 
     /// Reads a PEM public key or a JWKS file.
     pub fn from_file(path: &std::path::Path) -> Result<Self, KeyError> {
-        let bytes = std::fs::read(path)
-            .map_err(|error| KeyError::Read { path: path.display().to_string(), error })?;
+        let bytes = std::fs::read(path).map_err(|error| KeyError::Read {
+            path: path.display().to_string(),
+            error,
+        })?;
         let set = match serde_json::from_slice::<JwkSet>(&bytes) {
             Ok(jwks) => Self::from_jwks(&jwks),
             Err(_) => Self::from_pem(&bytes).unwrap_or_default(),
@@ -145,7 +165,11 @@ impl KeySet {
 
     /// The key to verify a token with `kid` signed with `alg`. A key without a `kid` (a pinned
     /// PEM key) matches any token of its family.
-    pub(crate) fn select(&self, kid: Option<&str>, alg: Algorithm) -> Result<&DecodingKey, TokenError> {
+    pub(crate) fn select(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<&DecodingKey, TokenError> {
         let usable = |k: &&VerifyingKey| k.family == alg.family() && k.alg.is_none_or(|a| a == alg);
         let found = match kid {
             Some(kid) => self
@@ -164,7 +188,9 @@ impl KeySet {
         };
         match (found, kid) {
             (Some(k), _) => Ok(&k.key),
-            (None, Some(kid)) if self.has_kid(kid) => Err(TokenError::AlgorithmNotAllowed(format!("{alg:?} for key {kid:?}"))),
+            (None, Some(kid)) if self.has_kid(kid) => Err(TokenError::AlgorithmNotAllowed(
+                format!("{alg:?} for key {kid:?}"),
+            )),
             (None, Some(kid)) => Err(TokenError::UnknownKey(kid.to_owned())),
             (None, None) => Err(TokenError::UnknownKey(String::new())),
         }
@@ -172,10 +198,19 @@ impl KeySet {
 }
 
 /// Fetches a JWKS over HTTP with a size and time limit.
-pub(crate) async fn fetch_jwks(client: &reqwest::Client, url: &url::Url) -> Result<KeySet, KeyError> {
-    let fail = |reason: String| KeyError::Fetch { url: url.to_string(), reason };
-    let body = crate::discovery::get_limited(client, url).await.map_err(fail)?;
-    let jwks: JwkSet = serde_json::from_slice(&body).map_err(|e| fail(format!("not a JWKS: {e}")))?;
+pub(crate) async fn fetch_jwks(
+    client: &reqwest::Client,
+    url: &url::Url,
+) -> Result<KeySet, KeyError> {
+    let fail = |reason: String| KeyError::Fetch {
+        url: url.to_string(),
+        reason,
+    };
+    let body = crate::discovery::get_limited(client, url)
+        .await
+        .map_err(fail)?;
+    let jwks: JwkSet =
+        serde_json::from_slice(&body).map_err(|e| fail(format!("not a JWKS: {e}")))?;
     Ok(KeySet::from_jwks(&jwks))
 }
 
@@ -209,14 +244,27 @@ impl KeyStore {
             KeySource::Static(set) => (set.clone(), None),
             KeySource::JwksUri(url) => (
                 KeySet::default(),
-                Some(Remote::new(client, Some(url.clone()), None, min_refresh_interval)),
+                Some(Remote::new(
+                    client,
+                    Some(url.clone()),
+                    None,
+                    min_refresh_interval,
+                )),
             ),
             KeySource::Discovery => (
                 KeySet::default(),
-                Some(Remote::new(client, None, Some(issuer.to_owned()), min_refresh_interval)),
+                Some(Remote::new(
+                    client,
+                    None,
+                    Some(issuer.to_owned()),
+                    min_refresh_interval,
+                )),
             ),
         };
-        let store = Self { current: RwLock::new(Arc::new(initial)), remote };
+        let store = Self {
+            current: RwLock::new(Arc::new(initial)),
+            remote,
+        };
         if store.remote.is_some() {
             // Start even when the issuer is down: requests get 503 until its keys arrive.
             if let Err(e) = store.refresh().await {
@@ -227,11 +275,16 @@ impl KeyStore {
     }
 
     pub(crate) fn snapshot(&self) -> Arc<KeySet> {
-        self.current.read().expect("key store lock poisoned").clone()
+        self.current
+            .read()
+            .expect("key store lock poisoned")
+            .clone()
     }
 
     async fn refresh(&self) -> Result<(), KeyError> {
-        let Some(remote) = &self.remote else { return Ok(()) };
+        let Some(remote) = &self.remote else {
+            return Ok(());
+        };
         let url = remote.jwks_uri().await?;
         let set = fetch_jwks(&remote.client, &url).await?;
         if set.is_empty() {
@@ -245,14 +298,17 @@ impl KeyStore {
     /// Called when a token names a key we lack (or we have none): refetches at most once per
     /// interval, then answers with whatever keys we hold. On failure the cached keys stay.
     pub(crate) async fn refresh_for_unknown_kid(&self, kid: Option<&str>) -> Arc<KeySet> {
-        let Some(remote) = &self.remote else { return self.snapshot() };
+        let Some(remote) = &self.remote else {
+            return self.snapshot();
+        };
         let mut last = remote.last_forced.lock().await;
         // Another request may have refreshed while we waited for the lock.
         let current = self.snapshot();
         if kid.is_some_and(|kid| current.has_kid(kid)) {
             return current;
         }
-        let due = last.is_none_or(|t| t.elapsed() >= remote.min_refresh_interval) || current.is_empty();
+        let due =
+            last.is_none_or(|t| t.elapsed() >= remote.min_refresh_interval) || current.is_empty();
         if due {
             *last = Some(Instant::now());
             if let Err(e) = self.refresh().await {

@@ -38,7 +38,8 @@ async fn authenticate(
     // The MCP authorization spec forbids tokens in the URI; refuse rather than ignore so a
     // misconfigured client learns why.
     if uri.query().is_some_and(|q| {
-        q.split('&').any(|pair| pair.split('=').next() == Some("access_token"))
+        q.split('&')
+            .any(|pair| pair.split('=').next() == Some("access_token"))
     }) {
         return Err(AuthError::InvalidRequest(
             "access tokens are not accepted in the query string; send Authorization: Bearer <token>",
@@ -55,7 +56,9 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
         return Err(AuthError::MissingToken);
     };
     if values.next().is_some() {
-        return Err(AuthError::InvalidRequest("more than one Authorization header"));
+        return Err(AuthError::InvalidRequest(
+            "more than one Authorization header",
+        ));
     }
     let value = value
         .to_str()
@@ -66,7 +69,9 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
     }
     let token = token.trim();
     if token.is_empty() {
-        return Err(AuthError::InvalidRequest("the Authorization header has no token after Bearer"));
+        return Err(AuthError::InvalidRequest(
+            "the Authorization header has no token after Bearer",
+        ));
     }
     Ok(token)
 }

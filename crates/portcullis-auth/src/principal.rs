@@ -12,7 +12,12 @@ pub struct ScopeSet(BTreeSet<String>);
 
 impl ScopeSet {
     pub fn parse(raw: &str) -> Self {
-        Self(raw.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        Self(
+            raw.split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )
     }
 
     pub fn contains(&self, scope: &str) -> bool {
@@ -83,7 +88,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = AuthError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Principal>().cloned().ok_or(AuthError::MissingToken)
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or(AuthError::MissingToken)
     }
 }
 

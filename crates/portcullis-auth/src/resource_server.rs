@@ -63,11 +63,17 @@ impl ResourceServer {
             .connect_timeout(Duration::from_secs(3))
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()
-            .map_err(|e| KeyError::Fetch { url: config.issuer.clone(), reason: e.to_string() })?;
+            .map_err(|e| KeyError::Fetch {
+                url: config.issuer.clone(),
+                reason: e.to_string(),
+            })?;
         Self::with_client(config, client).await
     }
 
-    pub async fn with_client(config: ResourceServerConfig, client: reqwest::Client) -> Result<Self, KeyError> {
+    pub async fn with_client(
+        config: ResourceServerConfig,
+        client: reqwest::Client,
+    ) -> Result<Self, KeyError> {
         let resource = resource_string(&config.resource);
         let settings = VerifierSettings {
             issuer: config.issuer.clone(),
@@ -79,7 +85,11 @@ impl ResourceServer {
         };
         let verifier = JwtVerifier::new(settings, &config.keys, client).await?;
         let metadata_path = metadata_path(&config.resource);
-        let metadata_url = format!("{}{}", config.resource.origin().ascii_serialization(), metadata_path);
+        let metadata_url = format!(
+            "{}{}",
+            config.resource.origin().ascii_serialization(),
+            metadata_path
+        );
         let metadata = ProtectedResourceMetadata {
             resource,
             authorization_servers: vec![config.issuer.clone()],
@@ -87,7 +97,12 @@ impl ResourceServer {
             bearer_methods_supported: vec!["header".into()],
             resource_name: config.resource_name.clone(),
         };
-        Ok(Self { verifier, metadata, metadata_url, metadata_path })
+        Ok(Self {
+            verifier,
+            metadata,
+            metadata_url,
+            metadata_path,
+        })
     }
 
     pub fn verifier(&self) -> &JwtVerifier {
@@ -117,7 +132,8 @@ impl ResourceServer {
     pub fn challenge(&self, error: &AuthError) -> Challenge {
         let mut challenge = error.challenge();
         challenge.resource_metadata = Some(self.metadata_url.clone());
-        if challenge.scope.is_none() && error.status() == axum::http::StatusCode::UNAUTHORIZED
+        if challenge.scope.is_none()
+            && error.status() == axum::http::StatusCode::UNAUTHORIZED
             && !self.metadata.scopes_supported.is_empty()
         {
             challenge.scope = Some(self.metadata.scopes_supported.join(" "));
@@ -156,10 +172,16 @@ mod tests {
     #[test]
     fn metadata_location_follows_rfc9728() {
         let r: url::Url = "http://127.0.0.1:8080/mcp".parse().unwrap();
-        assert_eq!(metadata_path(&r), "/.well-known/oauth-protected-resource/mcp");
+        assert_eq!(
+            metadata_path(&r),
+            "/.well-known/oauth-protected-resource/mcp"
+        );
         assert_eq!(resource_string(&r), "http://127.0.0.1:8080/mcp");
         let root: url::Url = "https://api.example.com".parse().unwrap();
-        assert_eq!(metadata_path(&root), "/.well-known/oauth-protected-resource");
+        assert_eq!(
+            metadata_path(&root),
+            "/.well-known/oauth-protected-resource"
+        );
         assert_eq!(resource_string(&root), "https://api.example.com");
     }
 }

@@ -45,7 +45,10 @@ pub struct LocalSigner {
 
 impl std::fmt::Debug for LocalSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalSigner").field("kid", &self.kid()).field("path", &self.path).finish()
+        f.debug_struct("LocalSigner")
+            .field("kid", &self.kid())
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -68,15 +71,21 @@ impl LocalSigner {
     /// Loads `<dir>/signing-key.pem`, generating it (mode 0600) on first use.
     pub fn load_or_generate(dir: &Path) -> Result<Self, SigningError> {
         let path = dir.join(KEY_FILE);
-        let fail = |reason: String| SigningError::Key { path: path.display().to_string(), reason };
+        let fail = |reason: String| SigningError::Key {
+            path: path.display().to_string(),
+            reason,
+        };
         let der = if path.exists() {
             let text = std::fs::read(&path).map_err(|e| fail(e.to_string()))?;
             let block = pem::parse(text).map_err(|e| fail(format!("not PEM: {e}")))?;
             block.into_contents()
         } else {
             std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-            let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-                .map_err(|_| fail("key generation failed".into()))?;
+            let doc = EcdsaKeyPair::generate_pkcs8(
+                &ECDSA_P256_SHA256_FIXED_SIGNING,
+                &SystemRandom::new(),
+            )
+            .map_err(|_| fail("key generation failed".into()))?;
             let der = doc.as_ref().to_vec();
             let text = pem::encode(&pem::Pem::new("PRIVATE KEY", der.clone()));
             write_private(&path, text.as_bytes()).map_err(|e| fail(e.to_string()))?;
@@ -103,8 +112,15 @@ impl LocalSigner {
             }),
         };
         // RFC 7638 thumbprint as key id: stable across restarts, changes with the key.
-        jwk.common.key_id = Some(jwk.thumbprint(ThumbprintHash::SHA256).map_err(|e| fail(e.to_string()))?);
-        Ok(Self { encoding: EncodingKey::from_ec_der(&der), jwk, path })
+        jwk.common.key_id = Some(
+            jwk.thumbprint(ThumbprintHash::SHA256)
+                .map_err(|e| fail(e.to_string()))?,
+        );
+        Ok(Self {
+            encoding: EncodingKey::from_ec_der(&der),
+            jwk,
+            path,
+        })
     }
 
     pub fn kid(&self) -> &str {
@@ -113,7 +129,9 @@ impl LocalSigner {
 
     /// The public key as a JWKS document.
     pub fn jwks(&self) -> JwkSet {
-        JwkSet { keys: vec![self.jwk.clone()] }
+        JwkSet {
+            keys: vec![self.jwk.clone()],
+        }
     }
 
     /// The public key, for a verifier.
@@ -123,7 +141,10 @@ impl LocalSigner {
 
     /// Signs an RFC 9068 access token for `sub` valid for `ttl`.
     pub fn mint(&self, claims: &MintRequest<'_>) -> Result<String, SigningError> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         let mut header = Header::new(Algorithm::ES256);
         header.typ = Some("at+jwt".into());
         header.kid = Some(self.kid().to_owned());
@@ -138,7 +159,8 @@ impl LocalSigner {
             jti: uuid::Uuid::new_v4().to_string(),
             org_id: claims.tenant,
         };
-        jsonwebtoken::encode(&header, &body, &self.encoding).map_err(|e| SigningError::Sign(e.to_string()))
+        jsonwebtoken::encode(&header, &body, &self.encoding)
+            .map_err(|e| SigningError::Sign(e.to_string()))
     }
 }
 

@@ -14,8 +14,12 @@ use crate::{
 
 /// Asymmetric algorithms accepted by default. HMAC is never accepted (a resource server must
 /// not share the issuer's signing secret) and `none` is not an algorithm jsonwebtoken parses.
-pub const ALLOWED_ALGORITHMS: [Algorithm; 4] =
-    [Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::EdDSA];
+pub const ALLOWED_ALGORITHMS: [Algorithm; 4] = [
+    Algorithm::RS256,
+    Algorithm::PS256,
+    Algorithm::ES256,
+    Algorithm::EdDSA,
+];
 
 /// What a token must satisfy.
 #[derive(Debug, Clone)]
@@ -61,9 +65,18 @@ impl JwtVerifier {
                 (alg, v)
             })
             .collect();
-        let keys =
-            KeyStore::new(source, &settings.issuer, client, settings.min_key_refresh_interval).await?;
-        Ok(Self { settings, validations, keys })
+        let keys = KeyStore::new(
+            source,
+            &settings.issuer,
+            client,
+            settings.min_key_refresh_interval,
+        )
+        .await?;
+        Ok(Self {
+            settings,
+            validations,
+            keys,
+        })
     }
 
     pub fn settings(&self) -> &VerifierSettings {
@@ -87,7 +100,8 @@ impl JwtVerifier {
         }
         let kid = header.kid.as_deref();
         let mut keys: Arc<KeySet> = self.keys.snapshot();
-        if keys.is_empty() || matches!(keys.select(kid, header.alg), Err(TokenError::UnknownKey(_))) {
+        if keys.is_empty() || matches!(keys.select(kid, header.alg), Err(TokenError::UnknownKey(_)))
+        {
             keys = self.keys.refresh_for_unknown_kid(kid).await;
             if keys.is_empty() {
                 return Err(AuthError::KeysUnavailable);
@@ -113,9 +127,10 @@ impl JwtVerifier {
         let scopes = match (claims.get("scope"), claims.get("scp")) {
             (Some(Value::String(s)), _) => ScopeSet::parse(s),
             (None, Some(Value::String(s))) => ScopeSet::parse(s),
-            (None, Some(Value::Array(items))) => {
-                items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
-            }
+            (None, Some(Value::Array(items))) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
             (None, None) => ScopeSet::default(),
             _ => return Err(TokenError::InvalidClaim("scope".into()).into()),
         };
@@ -124,8 +139,18 @@ impl JwtVerifier {
             None => string_claim("azp")?,
         };
         let tenant = string_claim(&self.settings.tenant_claim)?;
-        let expires_at = claims.get("exp").and_then(Value::as_u64).unwrap_or_default();
-        Ok(Principal { subject, client_id, scopes, tenant, expires_at, claims: Arc::new(claims) })
+        let expires_at = claims
+            .get("exp")
+            .and_then(Value::as_u64)
+            .unwrap_or_default();
+        Ok(Principal {
+            subject,
+            client_id,
+            scopes,
+            tenant,
+            expires_at,
+            claims: Arc::new(claims),
+        })
     }
 }
 

@@ -16,7 +16,13 @@ use tower::ServiceExt;
 const ISS: &str = "https://issuer.bench";
 const BASE: &str = "http://127.0.0.1:8080";
 
-fn request(token: &str, body: &serde_json::Value, version: &str, method: &str, name: Option<&str>) -> Request<Body> {
+fn request(
+    token: &str,
+    body: &serde_json::Value,
+    version: &str,
+    method: &str,
+    name: Option<&str>,
+) -> Request<Body> {
     let mut r = Request::post("/mcp")
         .header("host", "127.0.0.1:8080")
         .header("authorization", format!("Bearer {token}"))
@@ -31,15 +37,30 @@ fn request(token: &str, body: &serde_json::Value, version: &str, method: &str, n
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let key = BenchKey::generate();
     let aud = format!("{BASE}/mcp");
-    let token = rs256_token(&key.private_pem, ISS, &aud, "alice", "tasks:read tasks:write", 86_400);
+    let token = rs256_token(
+        &key.private_pem,
+        ISS,
+        &aud,
+        "alice",
+        "tasks:read tasks:write",
+        86_400,
+    );
     let app = rt.block_on(async {
-        let store = portcullis_core::Store::connect(&format!("sqlite://{}/bench.db", dir.path().display())).await.unwrap();
+        let store =
+            portcullis_core::Store::connect(&format!("sqlite://{}/bench.db", dir.path().display()))
+                .await
+                .unwrap();
         let keys = KeySet::from_pem(key.public_pem.as_bytes()).unwrap();
-        let mut config = ResourceServerConfig::new(aud.parse().unwrap(), ISS.into(), KeySource::Static(keys));
+        let mut config =
+            ResourceServerConfig::new(aud.parse().unwrap(), ISS.into(), KeySource::Static(keys));
         config.scopes_supported = vec!["tasks:read".into(), "tasks:write".into()];
         let rs = Arc::new(ResourceServer::new(config).await.unwrap());
         let public_url: url::Url = BASE.parse().unwrap();
@@ -58,14 +79,40 @@ fn bench(c: &mut Criterion) {
     });
     let create = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_task","arguments":{"title":"seed"},"_meta":meta}});
     for _ in 0..10 {
-        let r = rt.block_on(app.clone().oneshot(request(&token, &create, "2026-07-28", "tools/call", Some("create_task")))).unwrap();
+        let r = rt
+            .block_on(app.clone().oneshot(request(
+                &token,
+                &create,
+                "2026-07-28",
+                "tools/call",
+                Some("create_task"),
+            )))
+            .unwrap();
         assert!(r.status().is_success());
     }
 
     let cases = [
-        ("tools_list_2026", json!({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":meta}}), "2026-07-28", "tools/list", None),
-        ("list_tasks_2026", json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_tasks","arguments":{},"_meta":meta}}), "2026-07-28", "tools/call", Some("list_tasks")),
-        ("list_tasks_2025", json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_tasks","arguments":{}}}), "2025-11-25", "tools/call", Some("list_tasks")),
+        (
+            "tools_list_2026",
+            json!({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":meta}}),
+            "2026-07-28",
+            "tools/list",
+            None,
+        ),
+        (
+            "list_tasks_2026",
+            json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_tasks","arguments":{},"_meta":meta}}),
+            "2026-07-28",
+            "tools/call",
+            Some("list_tasks"),
+        ),
+        (
+            "list_tasks_2025",
+            json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_tasks","arguments":{}}}),
+            "2025-11-25",
+            "tools/call",
+            Some("list_tasks"),
+        ),
     ];
     let mut group = c.benchmark_group("mcp_dispatch");
     for (name, body, version, method, tool) in cases {

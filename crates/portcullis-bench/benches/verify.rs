@@ -10,11 +10,22 @@ const ISS: &str = "https://issuer.bench";
 const AUD: &str = "http://127.0.0.1:1/mcp";
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let key = BenchKey::generate();
-    let token = rs256_token(&key.private_pem, ISS, AUD, "alice", "tasks:read tasks:write", 86_400);
+    let token = rs256_token(
+        &key.private_pem,
+        ISS,
+        AUD,
+        "alice",
+        "tasks:read tasks:write",
+        86_400,
+    );
     let keys = KeySet::from_pem(key.public_pem.as_bytes()).unwrap();
-    let config = ResourceServerConfig::new(AUD.parse().unwrap(), ISS.into(), KeySource::Static(keys));
+    let config =
+        ResourceServerConfig::new(AUD.parse().unwrap(), ISS.into(), KeySource::Static(keys));
     let rs = rt.block_on(ResourceServer::new(config)).unwrap();
 
     let mut validation = Validation::new(Algorithm::RS256);
@@ -24,10 +35,13 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("verify_rs256");
     group.bench_function("jsonwebtoken_decode", |b| {
-        b.iter(|| jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &validation).unwrap())
+        b.iter(|| {
+            jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &validation).unwrap()
+        })
     });
     group.bench_function("portcullis_resource_server", |b| {
-        b.to_async(&rt).iter(|| async { rs.verify(&token).await.unwrap() })
+        b.to_async(&rt)
+            .iter(|| async { rs.verify(&token).await.unwrap() })
     });
     group.finish();
 }

@@ -29,8 +29,18 @@ impl BenchKey {
 }
 
 /// An RS256 access token valid for `ttl_secs`.
-pub fn rs256_token(private_pem: &str, iss: &str, aud: &str, sub: &str, scope: &str, ttl_secs: u64) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+pub fn rs256_token(
+    private_pem: &str,
+    iss: &str,
+    aud: &str,
+    sub: &str,
+    scope: &str,
+    ttl_secs: u64,
+) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let mut header = Header::new(Algorithm::RS256);
     header.typ = Some("at+jwt".into());
     header.kid = Some("bench".into());

@@ -11,7 +11,10 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self { field, reason: reason.into() }
+        Self {
+            field,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -49,6 +52,9 @@ impl From<rusqlite::Error> for StoreError {
 
 impl StoreError {
     pub(crate) fn not_found(entity: &'static str, id: impl ToString) -> Self {
-        Self::NotFound { entity, id: id.to_string() }
+        Self::NotFound {
+            entity,
+            id: id.to_string(),
+        }
     }
 }

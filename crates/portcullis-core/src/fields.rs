@@ -24,8 +24,14 @@ fn bounded_text(
             format!("must be at most {max_chars} characters (got {chars})"),
         ));
     }
-    if trimmed.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(ValidationError::new(field, "must not contain control characters"));
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(trimmed.to_owned())
 }
@@ -170,7 +176,10 @@ mod tests {
 
     #[test]
     fn titles_are_trimmed_and_bounded() {
-        assert_eq!(TaskTitle::parse("  Buy milk ").unwrap().as_str(), "Buy milk");
+        assert_eq!(
+            TaskTitle::parse("  Buy milk ").unwrap().as_str(),
+            "Buy milk"
+        );
         assert_eq!(TaskTitle::parse("   ").unwrap_err().field, "title");
         assert!(TaskTitle::parse(&"x".repeat(200)).is_ok());
         assert!(TaskTitle::parse(&"x".repeat(201)).is_err());
@@ -181,7 +190,10 @@ mod tests {
     fn ids_must_be_uuids() {
         let id = EntityId::parse("task_id", "0190B8C4-0000-7000-8000-000000000000").unwrap();
         assert_eq!(id.as_str(), "0190b8c4-0000-7000-8000-000000000000");
-        assert_eq!(EntityId::parse("task_id", "42").unwrap_err().field, "task_id");
+        assert_eq!(
+            EntityId::parse("task_id", "42").unwrap_err().field,
+            "task_id"
+        );
     }
 
     #[test]

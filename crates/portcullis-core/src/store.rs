@@ -51,7 +51,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -67,11 +69,19 @@ impl Store {
             Backend::Sqlite => {
                 let url = url.to_owned();
                 // Opening and migrating touches the disk: keep it off the async threads.
-                Db::Sqlite(tokio::task::spawn_blocking(move || SqliteDb::open(&url)).await.map_err(|e| StoreError::Database(Box::new(e)))??)
+                Db::Sqlite(
+                    tokio::task::spawn_blocking(move || SqliteDb::open(&url))
+                        .await
+                        .map_err(|e| StoreError::Database(Box::new(e)))??,
+                )
             }
             Backend::Postgres => Db::Postgres(PgDb::connect(url).await?),
         };
-        Ok(Self { db: Arc::new(db), backend, actors: Arc::default() })
+        Ok(Self {
+            db: Arc::new(db),
+            backend,
+            actors: Arc::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -90,7 +100,10 @@ impl Store {
         }
         let key = (tenant.as_str().to_owned(), subject.to_owned());
         if let Some(id) = self.actors.read().expect("actor cache poisoned").get(&key) {
-            return Ok(Actor { user_id: id.clone(), tenant: tenant.clone() });
+            return Ok(Actor {
+                user_id: id.clone(),
+                tenant: tenant.clone(),
+            });
         }
         let lookup = "SELECT id FROM users WHERE tenant_id = $1 AND subject = $2";
         let params = [Param::Text(tenant.as_str()), Param::Text(subject)];
@@ -113,8 +126,14 @@ impl Store {
                     .ok_or_else(|| StoreError::not_found("user", subject))?
             }
         };
-        self.actors.write().expect("actor cache poisoned").insert(key, id.clone());
-        Ok(Actor { user_id: id, tenant: tenant.clone() })
+        self.actors
+            .write()
+            .expect("actor cache poisoned")
+            .insert(key, id.clone());
+        Ok(Actor {
+            user_id: id,
+            tenant: tenant.clone(),
+        })
     }
 
     /// Stops the store: pending SQLite writes commit, PostgreSQL connections close.

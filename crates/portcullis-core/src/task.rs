@@ -3,8 +3,9 @@
 use serde::Serialize;
 
 use crate::{
-    Actor,
-    db::{Columns, Param}, Description, EntityId, Limit, Store, StoreError, TaskStatus, TaskTitle, timestamp,
+    Actor, Description, EntityId, Limit, Store, StoreError, TaskStatus, TaskTitle,
+    db::{Columns, Param},
+    timestamp,
 };
 
 /// A task as stored and as returned to clients.
@@ -58,7 +59,10 @@ fn task_from_row(row: &dyn Columns) -> Result<Task, StoreError> {
         id: row.text(0)?,
         title: row.text(1)?,
         description: row.opt_text(2)?,
-        status: row.text(3)?.parse().map_err(|e: crate::ValidationError| StoreError::Database(Box::new(e)))?,
+        status: row
+            .text(3)?
+            .parse()
+            .map_err(|e: crate::ValidationError| StoreError::Database(Box::new(e)))?,
         workspace_id: row.opt_text(4)?,
         completed_at: row.opt_text(5)?,
         created_at: row.text(6)?,
@@ -68,7 +72,11 @@ fn task_from_row(row: &dyn Columns) -> Result<Task, StoreError> {
 
 impl Store {
     /// The actor's tasks, oldest first.
-    pub async fn list_tasks(&self, actor: &Actor, filter: &TaskFilter) -> Result<Vec<Task>, StoreError> {
+    pub async fn list_tasks(
+        &self,
+        actor: &Actor,
+        filter: &TaskFilter,
+    ) -> Result<Vec<Task>, StoreError> {
         // One statement per filter combination rather than `($3 IS NULL OR status = $3)`:
         // SQLite re-plans a statement on every run when a bound value decides its plan.
         macro_rules! list_sql {
@@ -106,7 +114,11 @@ impl Store {
             task_columns!(),
             " FROM tasks WHERE id = $1 AND tenant_id = $2 AND owner_id = $3"
         );
-        let params = [Param::Text(id.as_str()), Param::Text(actor.tenant.as_str()), Param::Text(&actor.user_id)];
+        let params = [
+            Param::Text(id.as_str()),
+            Param::Text(actor.tenant.as_str()),
+            Param::Text(&actor.user_id),
+        ];
         self.db
             .fetch_optional(sql, &params, task_from_row)
             .await?
@@ -128,23 +140,24 @@ impl Store {
             created_at: now.clone(),
             updated_at: now,
         };
-        self.db.execute(
-            "INSERT INTO tasks (id, tenant_id, owner_id, workspace_id, title, description, \
+        self.db
+            .execute(
+                "INSERT INTO tasks (id, tenant_id, owner_id, workspace_id, title, description, \
              status, completed_at, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $9)",
-            &[
-                Param::Text(&task.id),
-                Param::Text(actor.tenant.as_str()),
-                Param::Text(&actor.user_id),
-                Param::OptText(task.workspace_id.as_deref()),
-                Param::Text(&task.title),
-                Param::OptText(task.description.as_deref()),
-                Param::Text(task.status.as_str()),
-                Param::Text(&task.created_at),
-                Param::Text(&task.updated_at),
-            ],
-        )
-        .await?;
+                &[
+                    Param::Text(&task.id),
+                    Param::Text(actor.tenant.as_str()),
+                    Param::Text(&actor.user_id),
+                    Param::OptText(task.workspace_id.as_deref()),
+                    Param::Text(&task.title),
+                    Param::OptText(task.description.as_deref()),
+                    Param::Text(task.status.as_str()),
+                    Param::Text(&task.created_at),
+                    Param::Text(&task.updated_at),
+                ],
+            )
+            .await?;
         Ok(task)
     }
 
@@ -176,22 +189,24 @@ impl Store {
             task.status = status;
         }
         task.updated_at = now;
-        let updated = self.db.execute(
-            "UPDATE tasks SET title = $1, description = $2, status = $3, workspace_id = $4, \
+        let updated = self
+            .db
+            .execute(
+                "UPDATE tasks SET title = $1, description = $2, status = $3, workspace_id = $4, \
              completed_at = $5, updated_at = $6 WHERE id = $7 AND tenant_id = $8 AND owner_id = $9",
-            &[
-                Param::Text(&task.title),
-                Param::OptText(task.description.as_deref()),
-                Param::Text(task.status.as_str()),
-                Param::OptText(task.workspace_id.as_deref()),
-                Param::OptText(task.completed_at.as_deref()),
-                Param::Text(&task.updated_at),
-                Param::Text(id.as_str()),
-                Param::Text(actor.tenant.as_str()),
-                Param::Text(&actor.user_id),
-            ],
-        )
-        .await?;
+                &[
+                    Param::Text(&task.title),
+                    Param::OptText(task.description.as_deref()),
+                    Param::Text(task.status.as_str()),
+                    Param::OptText(task.workspace_id.as_deref()),
+                    Param::OptText(task.completed_at.as_deref()),
+                    Param::Text(&task.updated_at),
+                    Param::Text(id.as_str()),
+                    Param::Text(actor.tenant.as_str()),
+                    Param::Text(&actor.user_id),
+                ],
+            )
+            .await?;
         if updated == 0 {
             // Deleted between the read and the write.
             return Err(StoreError::not_found("task", id));
@@ -200,7 +215,10 @@ impl Store {
     }
 
     pub async fn complete_task(&self, actor: &Actor, id: &EntityId) -> Result<Task, StoreError> {
-        let patch = TaskPatch { status: Some(TaskStatus::Done), ..TaskPatch::default() };
+        let patch = TaskPatch {
+            status: Some(TaskStatus::Done),
+            ..TaskPatch::default()
+        };
         self.update_task(actor, id, patch).await
     }
 
@@ -209,7 +227,11 @@ impl Store {
             .db
             .execute(
                 "DELETE FROM tasks WHERE id = $1 AND tenant_id = $2 AND owner_id = $3",
-                &[Param::Text(id.as_str()), Param::Text(actor.tenant.as_str()), Param::Text(&actor.user_id)],
+                &[
+                    Param::Text(id.as_str()),
+                    Param::Text(actor.tenant.as_str()),
+                    Param::Text(&actor.user_id),
+                ],
             )
             .await?;
         if deleted == 0 {

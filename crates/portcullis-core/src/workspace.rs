@@ -3,8 +3,10 @@
 use serde::Serialize;
 
 use crate::{
+    Actor, Description, EntityId, Store, StoreError, WorkspaceName,
     db::{Columns, Param},
-    Actor, Description, EntityId, Store, StoreError, WorkspaceName, timestamp};
+    timestamp,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Workspace {
@@ -46,17 +48,28 @@ impl Store {
             " FROM workspaces WHERE tenant_id = $1 AND owner_id = $2 \
              ORDER BY created_at, id"
         );
-        let params = [Param::Text(actor.tenant.as_str()), Param::Text(&actor.user_id)];
+        let params = [
+            Param::Text(actor.tenant.as_str()),
+            Param::Text(&actor.user_id),
+        ];
         self.db.fetch_all(sql, &params, workspace_from_row).await
     }
 
-    pub async fn get_workspace(&self, actor: &Actor, id: &EntityId) -> Result<Workspace, StoreError> {
+    pub async fn get_workspace(
+        &self,
+        actor: &Actor,
+        id: &EntityId,
+    ) -> Result<Workspace, StoreError> {
         let sql = concat!(
             "SELECT ",
             workspace_columns!(),
             " FROM workspaces WHERE id = $1 AND tenant_id = $2 AND owner_id = $3"
         );
-        let params = [Param::Text(id.as_str()), Param::Text(actor.tenant.as_str()), Param::Text(&actor.user_id)];
+        let params = [
+            Param::Text(id.as_str()),
+            Param::Text(actor.tenant.as_str()),
+            Param::Text(&actor.user_id),
+        ];
         self.db
             .fetch_optional(sql, &params, workspace_from_row)
             .await?
@@ -76,20 +89,21 @@ impl Store {
             created_at: now.clone(),
             updated_at: now,
         };
-        self.db.execute(
-            "INSERT INTO workspaces (id, tenant_id, owner_id, name, description, created_at, \
+        self.db
+            .execute(
+                "INSERT INTO workspaces (id, tenant_id, owner_id, name, description, created_at, \
              updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[
-                Param::Text(&workspace.id),
-                Param::Text(actor.tenant.as_str()),
-                Param::Text(&actor.user_id),
-                Param::Text(&workspace.name),
-                Param::OptText(workspace.description.as_deref()),
-                Param::Text(&workspace.created_at),
-                Param::Text(&workspace.updated_at),
-            ],
-        )
-        .await?;
+                &[
+                    Param::Text(&workspace.id),
+                    Param::Text(actor.tenant.as_str()),
+                    Param::Text(&actor.user_id),
+                    Param::Text(&workspace.name),
+                    Param::OptText(workspace.description.as_deref()),
+                    Param::Text(&workspace.created_at),
+                    Param::Text(&workspace.updated_at),
+                ],
+            )
+            .await?;
         Ok(workspace)
     }
 }

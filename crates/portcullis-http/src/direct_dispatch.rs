@@ -68,11 +68,16 @@ fn single<'h>(headers: &'h HeaderMap, name: &str) -> Option<Option<&'h str>> {
 /// produces the same answer.
 pub(crate) fn eligible(headers: &HeaderMap, peek: &Peek<'_>) -> bool {
     let method = peek.method.as_deref().unwrap_or_default();
-    if peek.id.is_none() || !matches!(method, "tools/call" | "tools/list") || headers.contains_key("mcp-session-id") {
+    if peek.id.is_none()
+        || !matches!(method, "tools/call" | "tools/list")
+        || headers.contains_key("mcp-session-id")
+    {
         return false;
     }
     let content_type_ok = single(headers, "content-type").flatten().is_some_and(|ct| {
-        ct.split(';').next().is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
+        ct.split(';')
+            .next()
+            .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
     });
     // Leave quality values and anything unusual to rmcp's full Accept parsing.
     let accept_ok = single(headers, "accept").flatten().is_some_and(|a| {
@@ -81,20 +86,27 @@ pub(crate) fn eligible(headers: &HeaderMap, peek: &Peek<'_>) -> bool {
     if !content_type_ok || !accept_ok {
         return false;
     }
-    let (Some(Some(version)), Some(mcp_method), Some(mcp_name)) =
-        (single(headers, "mcp-protocol-version"), single(headers, "mcp-method"), single(headers, "mcp-name"))
-    else {
+    let (Some(Some(version)), Some(mcp_method), Some(mcp_name)) = (
+        single(headers, "mcp-protocol-version"),
+        single(headers, "mcp-method"),
+        single(headers, "mcp-name"),
+    ) else {
         return false;
     };
     let params = peek.params.as_ref();
-    let meta_version = params.and_then(|p| p.meta.as_ref()).map(|m| m.protocol_version.as_deref());
+    let meta_version = params
+        .and_then(|p| p.meta.as_ref())
+        .map(|m| m.protocol_version.as_deref());
     let tool = params.and_then(|p| p.name.as_deref());
     if version == CURRENT {
         meta_version == Some(Some(CURRENT))
             && mcp_method == Some(method)
             && (method != "tools/call" || (tool.is_some() && mcp_name == tool))
     } else {
-        LEGACY.contains(&version) && meta_version.is_none() && mcp_method.is_none() && mcp_name.is_none()
+        LEGACY.contains(&version)
+            && meta_version.is_none()
+            && mcp_method.is_none()
+            && mcp_name.is_none()
     }
 }
 
@@ -114,15 +126,29 @@ impl DirectDispatch {
         let (ours, theirs) = tokio::io::duplex(64);
         let idle = serve_directly(handler.clone(), tokio::io::split(theirs), None);
         let peer = idle.peer().clone();
-        Self { handler, peer, _idle: idle, _idle_io: ours }
+        Self {
+            handler,
+            peer,
+            _idle: idle,
+            _idle_io: ours,
+        }
     }
 
     /// Serves the request, or hands the body back when it is not a single JSON-RPC request.
-    pub(crate) async fn serve(&self, parts: Parts, bytes: Bytes) -> Result<Response, (Parts, Bytes)> {
-        let Ok(ClientJsonRpcMessage::Request(request)) = serde_json::from_slice::<ClientJsonRpcMessage>(&bytes) else {
+    pub(crate) async fn serve(
+        &self,
+        parts: Parts,
+        bytes: Bytes,
+    ) -> Result<Response, (Parts, Bytes)> {
+        let Ok(ClientJsonRpcMessage::Request(request)) =
+            serde_json::from_slice::<ClientJsonRpcMessage>(&bytes)
+        else {
             return Err((parts, bytes));
         };
-        if !matches!(request.request, ClientRequest::CallToolRequest(_) | ClientRequest::ListToolsRequest(_)) {
+        if !matches!(
+            request.request,
+            ClientRequest::CallToolRequest(_) | ClientRequest::ListToolsRequest(_)
+        ) {
             return Err((parts, bytes));
         }
         let mut context = RequestContext::new(request.id.clone(), self.peer.clone());
@@ -135,7 +161,10 @@ impl DirectDispatch {
         let body = serde_json::to_vec(&message).unwrap_or_default();
         let mut response = Response::new(Body::from(body));
         *response.status_mut() = StatusCode::OK;
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         Ok(response)
     }
 }

@@ -13,7 +13,10 @@ pub(crate) fn router(store: Store) -> Router {
 
 async fn ready(State(store): State<Store>) -> (StatusCode, Json<Value>) {
     if store.ping().await {
-        (StatusCode::OK, Json(json!({ "status": "ready", "database": "ok" })))
+        (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "database": "ok" })),
+        )
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,

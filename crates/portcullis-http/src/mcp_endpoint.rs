@@ -98,20 +98,34 @@ async fn handle(State(ep): State<Arc<Endpoint>>, request: Request) -> Response {
     let bytes = match axum::body::to_bytes(body, ep.max_body_bytes).await {
         Ok(bytes) => bytes,
         Err(_) => {
-            return (StatusCode::PAYLOAD_TOO_LARGE, format!("request body larger than {} bytes", ep.max_body_bytes))
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {} bytes", ep.max_body_bytes),
+            )
                 .into_response();
         }
     };
     let Ok(peek) = serde_json::from_slice::<Peek>(&bytes) else {
-        return jsonrpc_error(StatusCode::BAD_REQUEST, -32700, "Parse error: the body must be one JSON-RPC message (a JSON object)");
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            -32700,
+            "Parse error: the body must be one JSON-RPC message (a JSON object)",
+        );
     };
     let method = peek.method.as_deref().unwrap_or_default();
     if method == "tools/call" {
-        let tool = peek.params.as_ref().and_then(|p| p.name.as_deref()).unwrap_or_default();
-        if let (Some(scope), Some(principal)) = (required_scope(tool), parts.extensions.get::<Principal>())
+        let tool = peek
+            .params
+            .as_ref()
+            .and_then(|p| p.name.as_deref())
+            .unwrap_or_default();
+        if let (Some(scope), Some(principal)) =
+            (required_scope(tool), parts.extensions.get::<Principal>())
             && !principal.scopes.contains(scope)
         {
-            return ep.resource_server.reject(AuthError::InsufficientScope { required: step_up_scope(principal, scope) });
+            return ep.resource_server.reject(AuthError::InsufficientScope {
+                required: step_up_scope(principal, scope),
+            });
         }
     }
     let to_sessions = uses_session || method == "initialize";
@@ -149,6 +163,7 @@ where
 }
 
 fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {
-    let body = json!({ "jsonrpc": "2.0", "id": null, "error": { "code": code, "message": message } });
+    let body =
+        json!({ "jsonrpc": "2.0", "id": null, "error": { "code": code, "message": message } });
     (status, axum::Json(body)).into_response()
 }

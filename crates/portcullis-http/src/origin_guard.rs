@@ -32,17 +32,25 @@ impl OriginPolicy {
         if let Some(host) = public_url.host_str() {
             allowed_hosts.push(host.to_ascii_lowercase());
         }
-        Self { allowed_origins, allowed_hosts }
+        Self {
+            allowed_origins,
+            allowed_hosts,
+        }
     }
 
     fn origin_allowed(&self, origin: &str) -> bool {
-        self.allowed_origins.iter().any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+        self.allowed_origins
+            .iter()
+            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
     }
 
     fn host_allowed(&self, host_header: &str) -> bool {
         let host = host_name(host_header);
         is_loopback_name(&host)
-            || self.allowed_hosts.iter().any(|h| h == "*" || host_name(h) == host)
+            || self
+                .allowed_hosts
+                .iter()
+                .any(|h| h == "*" || host_name(h) == host)
     }
 }
 
@@ -59,15 +67,24 @@ fn host_name(value: &str) -> String {
 }
 
 fn is_loopback_name(host: &str) -> bool {
-    matches!(host, "localhost" | "[::1]") || host.starts_with("127.") && host.parse::<std::net::Ipv4Addr>().is_ok()
+    matches!(host, "localhost" | "[::1]")
+        || host.starts_with("127.") && host.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
-pub(crate) async fn guard(State(policy): State<Arc<OriginPolicy>>, request: Request, next: Next) -> Response {
+pub(crate) async fn guard(
+    State(policy): State<Arc<OriginPolicy>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let headers = request.headers();
     if let Some(origin) = headers.get(header::ORIGIN) {
         let allowed = origin.to_str().is_ok_and(|o| policy.origin_allowed(o));
         if !allowed {
-            return (StatusCode::FORBIDDEN, "Forbidden: this Origin may not use the MCP endpoint").into_response();
+            return (
+                StatusCode::FORBIDDEN,
+                "Forbidden: this Origin may not use the MCP endpoint",
+            )
+                .into_response();
         }
     }
     let host = headers
@@ -78,7 +95,11 @@ pub(crate) async fn guard(State(policy): State<Arc<OriginPolicy>>, request: Requ
     if let Some(host) = host
         && !policy.host_allowed(&host)
     {
-        return (StatusCode::FORBIDDEN, "Forbidden: unknown Host (DNS rebinding protection)").into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "Forbidden: unknown Host (DNS rebinding protection)",
+        )
+            .into_response();
     }
     next.run(request).await
 }

@@ -18,12 +18,14 @@ pub struct Args<T>(pub Result<T, ToolError>);
 impl<S, T: DeserializeOwned> FromContextPart<ToolCallContext<'_, S>> for Args<T> {
     fn from_context_part(context: &mut ToolCallContext<'_, S>) -> Result<Self, rmcp::ErrorData> {
         let arguments = context.arguments.take().unwrap_or_default();
-        Ok(Self(serde_json::from_value(serde_json::Value::Object(arguments)).map_err(|e| {
-            ToolError::validation(
-                format!("invalid arguments: {e}"),
-                "check the tool's input schema for argument names and types",
-            )
-        })))
+        Ok(Self(
+            serde_json::from_value(serde_json::Value::Object(arguments)).map_err(|e| {
+                ToolError::validation(
+                    format!("invalid arguments: {e}"),
+                    "check the tool's input schema for argument names and types",
+                )
+            }),
+        ))
     }
 }
 

@@ -2,9 +2,7 @@
 
 use http::request::Parts;
 use portcullis_auth::Principal;
-use rmcp::handler::server::{
-    common::{AsRequestContext, FromContextPart},
-};
+use rmcp::handler::server::common::{AsRequestContext, FromContextPart};
 
 /// Extracts the [`Principal`] that `portcullis_auth::require_bearer` stored on the request.
 /// A call without one is refused: tools never run unauthenticated.
@@ -19,6 +17,8 @@ impl<C: AsRequestContext> FromContextPart<C> for Caller {
             .and_then(|parts| parts.extensions.get::<Principal>())
             .cloned()
             .map(Caller)
-            .ok_or_else(|| rmcp::ErrorData::invalid_request("the request is not authenticated", None))
+            .ok_or_else(|| {
+                rmcp::ErrorData::invalid_request("the request is not authenticated", None)
+            })
     }
 }

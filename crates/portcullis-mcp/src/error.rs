@@ -37,7 +37,9 @@ impl ToolError {
     pub fn internal() -> Self {
         Self {
             error_type: "internal_error",
-            message: "the server could not complete the call; nothing was changed if it was a write".into(),
+            message:
+                "the server could not complete the call; nothing was changed if it was a write"
+                    .into(),
             suggestions: vec!["retry in a few seconds".into()],
         }
     }
@@ -47,7 +49,11 @@ impl From<StoreError> for ToolError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound { entity, id } => {
-                let lister = if entity == "workspace" { "list_workspaces" } else { "list_tasks" };
+                let lister = if entity == "workspace" {
+                    "list_workspaces"
+                } else {
+                    "list_tasks"
+                };
                 Self {
                     error_type: "not_found_error",
                     message: format!("no {entity} with id {id} exists for you"),

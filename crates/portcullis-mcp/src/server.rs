@@ -31,7 +31,10 @@ pub struct PortcullisMcp {
 
 impl PortcullisMcp {
     pub fn new(store: Store) -> Self {
-        Self { store, tool_router: Arc::new(Self::task_router() + Self::workspace_router()) }
+        Self {
+            store,
+            tool_router: Arc::new(Self::task_router() + Self::workspace_router()),
+        }
     }
 
     /// The tools this server offers, with their schemas (for documentation and tests).
@@ -47,7 +50,10 @@ impl PortcullisMcp {
         }
         let tenant = match principal.tenant.as_deref() {
             Some(t) => TenantId::parse(t).map_err(|e| {
-                ToolError::validation(format!("the token's tenant claim is unusable: {e}"), "ask the administrator to fix the identity provider's tenant claim")
+                ToolError::validation(
+                    format!("the token's tenant claim is unusable: {e}"),
+                    "ask the administrator to fix the identity provider's tenant claim",
+                )
             })?,
             None => TenantId::default_tenant(),
         };

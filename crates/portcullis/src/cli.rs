@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "portcullis", version, about = "An authenticated, per-user MCP server")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "An authenticated, per-user MCP server"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

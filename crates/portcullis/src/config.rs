@@ -58,11 +58,23 @@ struct FileConfig {
 }
 
 fn load_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
-    let Some(path) = path else { return Ok(FileConfig::default()) };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::new("config", format!("cannot read {}: {e}", path.display()), "give the path of a readable TOML file"))?;
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(
+            "config",
+            format!("cannot read {}: {e}", path.display()),
+            "give the path of a readable TOML file",
+        )
+    })?;
     toml::from_str(&text).map_err(|e| {
-        ConfigError::new("config", format!("{} is not valid: {}", path.display(), e.message()), "keys are the flag names with _ (see --help)").into()
+        ConfigError::new(
+            "config",
+            format!("{} is not valid: {}", path.display(), e.message()),
+            "keys are the flag names with _ (see --help)",
+        )
+        .into()
     })
 }
 
@@ -128,19 +140,36 @@ fn default_data_dir() -> PathBuf {
 }
 
 fn parse_url(key: &'static str, raw: &str, example: &str) -> Result<url::Url, ConfigError> {
-    let url = url::Url::parse(raw)
-        .map_err(|e| ConfigError::new(key, format!("{raw:?} is not a URL ({e})"), format!("use e.g. {example}")))?;
+    let url = url::Url::parse(raw).map_err(|e| {
+        ConfigError::new(
+            key,
+            format!("{raw:?} is not a URL ({e})"),
+            format!("use e.g. {example}"),
+        )
+    })?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(ConfigError::new(key, format!("{raw:?} is not an http(s) URL"), format!("use e.g. {example}")));
+        return Err(ConfigError::new(
+            key,
+            format!("{raw:?} is not an http(s) URL"),
+            format!("use e.g. {example}"),
+        ));
     }
     Ok(url)
 }
 
 pub fn resolve_common(args: &CommonArgs) -> anyhow::Result<(CommonSettings, FileConfigHandle)> {
     let file = load_file(args.config.as_deref())?;
-    let bind_raw = args.bind.clone().or(file.bind.clone()).unwrap_or_else(|| "127.0.0.1:8080".into());
+    let bind_raw = args
+        .bind
+        .clone()
+        .or(file.bind.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
     let bind: SocketAddr = bind_raw.parse().map_err(|_| {
-        ConfigError::new("bind", format!("{bind_raw:?} is not an address"), "use IP:PORT, e.g. 127.0.0.1:8080")
+        ConfigError::new(
+            "bind",
+            format!("{bind_raw:?} is not an address"),
+            "use IP:PORT, e.g. 127.0.0.1:8080",
+        )
     })?;
     let public_url = match args.public_url.clone().or(file.public_url.clone()) {
         Some(raw) => parse_url("public_url", &raw, "https://mcp.example.com")?,
@@ -152,25 +181,46 @@ pub fn resolve_common(args: &CommonArgs) -> anyhow::Result<(CommonSettings, File
                 std::net::IpAddr::V6(ip) => format!("[{ip}]"),
                 ip => ip.to_string(),
             };
-            url::Url::parse(&format!("http://{host}:{}", bind.port())).expect("a socket address makes a URL")
+            url::Url::parse(&format!("http://{host}:{}", bind.port()))
+                .expect("a socket address makes a URL")
         }
     };
     if public_url.query().is_some() || public_url.fragment().is_some() {
-        return Err(ConfigError::new("public_url", "has a query or fragment", "give scheme://host[:port][/path] only").into());
+        return Err(ConfigError::new(
+            "public_url",
+            "has a query or fragment",
+            "give scheme://host[:port][/path] only",
+        )
+        .into());
     }
-    let data_dir = args.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(default_data_dir);
-    let database_url = args.database_url.clone().or(file.database_url.clone()).unwrap_or_else(|| {
-        format!("sqlite://{}", data_dir.join("portcullis.db").display())
-    });
-    portcullis_core::Backend::from_url(&database_url)
-        .map_err(|e| ConfigError::new("database_url", e.reason, "e.g. sqlite://./portcullis.db or postgres://user@localhost/portcullis"))?;
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or(file.data_dir.clone())
+        .unwrap_or_else(default_data_dir);
+    let database_url = args
+        .database_url
+        .clone()
+        .or(file.database_url.clone())
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("portcullis.db").display()));
+    portcullis_core::Backend::from_url(&database_url).map_err(|e| {
+        ConfigError::new(
+            "database_url",
+            e.reason,
+            "e.g. sqlite://./portcullis.db or postgres://user@localhost/portcullis",
+        )
+    })?;
     let issuer = args.issuer.clone().or(file.issuer.clone());
     if let Some(issuer) = &issuer {
         parse_url("issuer", issuer, "https://idp.example.com")?;
     }
     let settings = CommonSettings {
         bind,
-        audience: args.audience.clone().or(file.audience.clone()).unwrap_or_default(),
+        audience: args
+            .audience
+            .clone()
+            .or(file.audience.clone())
+            .unwrap_or_default(),
         public_url,
         data_dir,
         database_url,
@@ -192,7 +242,11 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
     let jwks_uri = args.jwks_uri.clone().or(file.jwks_uri);
     let token_keys = match (key_file, jwks_uri, &common.issuer) {
         (Some(path), _, Some(_)) => TokenKeys::File(path),
-        (None, Some(uri), Some(_)) => TokenKeys::JwksUri(parse_url("jwks_uri", &uri, "https://idp.example.com/.well-known/jwks.json")?),
+        (None, Some(uri), Some(_)) => TokenKeys::JwksUri(parse_url(
+            "jwks_uri",
+            &uri,
+            "https://idp.example.com/.well-known/jwks.json",
+        )?),
         (None, None, Some(_)) => TokenKeys::Discovery,
         (Some(_), _, None) | (None, Some(_), None) => {
             return Err(ConfigError::new(
@@ -204,33 +258,78 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         }
         (None, None, None) => TokenKeys::Local,
     };
-    let log_format = args.log_format.clone().or(file.log_format).unwrap_or_else(|| "pretty".into());
+    let log_format = args
+        .log_format
+        .clone()
+        .or(file.log_format)
+        .unwrap_or_else(|| "pretty".into());
     let log_json = match log_format.as_str() {
         "json" => true,
         "pretty" => false,
-        other => return Err(ConfigError::new("log_format", format!("{other:?} is not a format"), "use pretty or json").into()),
+        other => {
+            return Err(ConfigError::new(
+                "log_format",
+                format!("{other:?} is not a format"),
+                "use pretty or json",
+            )
+            .into());
+        }
     };
-    let tenant_claim = args.tenant_claim.clone().or(file.tenant_claim).unwrap_or_else(|| "org_id".into());
+    let tenant_claim = args
+        .tenant_claim
+        .clone()
+        .or(file.tenant_claim)
+        .unwrap_or_else(|| "org_id".into());
     if tenant_claim.is_empty() {
-        return Err(ConfigError::new("tenant_claim", "is empty", "name a claim such as org_id").into());
+        return Err(
+            ConfigError::new("tenant_claim", "is empty", "name a claim such as org_id").into(),
+        );
     }
-    let max_body_bytes = args.max_body_bytes.or(file.max_body_bytes).unwrap_or(1024 * 1024);
+    let max_body_bytes = args
+        .max_body_bytes
+        .or(file.max_body_bytes)
+        .unwrap_or(1024 * 1024);
     if !(1024..=64 * 1024 * 1024).contains(&max_body_bytes) {
-        return Err(ConfigError::new("max_body_bytes", format!("{max_body_bytes} is out of range"), "use 1024 to 67108864").into());
+        return Err(ConfigError::new(
+            "max_body_bytes",
+            format!("{max_body_bytes} is out of range"),
+            "use 1024 to 67108864",
+        )
+        .into());
     }
     let leeway = args.jwt_leeway_secs.or(file.jwt_leeway_secs).unwrap_or(30);
     if leeway > 300 {
-        return Err(ConfigError::new("jwt_leeway_secs", format!("{leeway} s is too lax"), "use at most 300 seconds").into());
+        return Err(ConfigError::new(
+            "jwt_leeway_secs",
+            format!("{leeway} s is too lax"),
+            "use at most 300 seconds",
+        )
+        .into());
     }
     Ok(ServeSettings {
         common,
         token_keys,
         leeway: Duration::from_secs(leeway),
-        jwks_min_refresh: Duration::from_secs(args.jwks_min_refresh_secs.or(file.jwks_min_refresh_secs).unwrap_or(5)),
+        jwks_min_refresh: Duration::from_secs(
+            args.jwks_min_refresh_secs
+                .or(file.jwks_min_refresh_secs)
+                .unwrap_or(5),
+        ),
         tenant_claim,
-        legacy_sessions: args.legacy_sessions.or(file.legacy_sessions).unwrap_or(false),
-        allowed_origins: args.allowed_origins.clone().or(file.allowed_origins).unwrap_or_default(),
-        allowed_hosts: args.allowed_hosts.clone().or(file.allowed_hosts).unwrap_or_default(),
+        legacy_sessions: args
+            .legacy_sessions
+            .or(file.legacy_sessions)
+            .unwrap_or(false),
+        allowed_origins: args
+            .allowed_origins
+            .clone()
+            .or(file.allowed_origins)
+            .unwrap_or_default(),
+        allowed_hosts: args
+            .allowed_hosts
+            .clone()
+            .or(file.allowed_hosts)
+            .unwrap_or_default(),
         max_body_bytes,
         log_json,
     })

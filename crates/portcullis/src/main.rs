@@ -12,7 +12,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -22,7 +25,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             cli::Command::Serve(args) => serve::run(args).await,
-            cli::Command::Token { command: cli::TokenCommand::Mint(args) } => token::mint(args).await,
+            cli::Command::Token {
+                command: cli::TokenCommand::Mint(args),
+            } => token::mint(args).await,
         }
     });
     match result {

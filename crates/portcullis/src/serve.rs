@@ -17,17 +17,31 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let settings = resolve_serve(&args)?;
     init_logging(settings.log_json);
     let common = &settings.common;
-    std::fs::create_dir_all(&common.data_dir)
-        .with_context(|| format!("cannot create the data directory {} (set --data-dir)", common.data_dir.display()))?;
+    std::fs::create_dir_all(&common.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {} (set --data-dir)",
+            common.data_dir.display()
+        )
+    })?;
 
     let store = Store::connect(&common.database_url)
         .await
-        .with_context(|| format!("cannot open the database (check --database-url; backend {:?})", portcullis_core::Backend::from_url(&common.database_url).ok()))?;
+        .with_context(|| {
+            format!(
+                "cannot open the database (check --database-url; backend {:?})",
+                portcullis_core::Backend::from_url(&common.database_url).ok()
+            )
+        })?;
     let resource_server = Arc::new(resource_server(&settings).await?);
 
     let listener = tokio::net::TcpListener::bind(common.bind)
         .await
-        .with_context(|| format!("cannot listen on {} (is the port in use? set --bind)", common.bind))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (is the port in use? set --bind)",
+                common.bind
+            )
+        })?;
     let http = HttpSettings {
         public_url: common.public_url.clone(),
         origin_policy: OriginPolicy::for_public_url(
@@ -46,7 +60,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         database = ?store.backend(),
         "portcullis is serving"
     );
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     store.close().await;
     Ok(())
 }
@@ -56,7 +72,10 @@ async fn resource_server(settings: &ServeSettings) -> anyhow::Result<ResourceSer
     let keys = match &settings.token_keys {
         TokenKeys::Local => {
             let signer = LocalSigner::load_or_generate(&common.keys_dir())?;
-            tracing::info!(kid = signer.kid(), "verifying tokens signed by the local key; mint one with `portcullis token mint --sub NAME`");
+            tracing::info!(
+                kid = signer.kid(),
+                "verifying tokens signed by the local key; mint one with `portcullis token mint --sub NAME`"
+            );
             KeySource::Static(signer.key_set())
         }
         TokenKeys::File(path) => KeySource::File(path.clone()),
@@ -71,15 +90,22 @@ async fn resource_server(settings: &ServeSettings) -> anyhow::Result<ResourceSer
     config.tenant_claim = settings.tenant_claim.clone();
     config.min_key_refresh_interval = settings.jwks_min_refresh;
     config.resource_name = Some("Portcullis".into());
-    ResourceServer::new(config).await.context("cannot load the token verification keys (check --jwt-public-key / --jwks-uri / --issuer)")
+    ResourceServer::new(config).await.context(
+        "cannot load the token verification keys (check --jwt-public-key / --jwks-uri / --issuer)",
+    )
 }
 
 fn init_logging(json: bool) {
     use tracing_subscriber::{EnvFilter, fmt};
     // rmcp logs every stateless request at info; keep the hot path quiet by default.
-    let filter = EnvFilter::try_from_env("PORTCULLIS_LOG").unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn"));
+    let filter = EnvFilter::try_from_env("PORTCULLIS_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn"));
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 async fn shutdown_signal() {
@@ -88,7 +114,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -13,7 +13,10 @@ pub async fn mint(args: MintArgs) -> anyhow::Result<()> {
         anyhow::bail!("--sub must name a user");
     }
     if common.issuer.is_some() {
-        eprintln!("note: the server is configured with an external issuer; it accepts this token only if --issuer matches {}", common.public_base());
+        eprintln!(
+            "note: the server is configured with an external issuer; it accepts this token only if --issuer matches {}",
+            common.public_base()
+        );
     }
     let signer = LocalSigner::load_or_generate(&common.keys_dir())?;
     let issuer = common.effective_issuer();

@@ -27,7 +27,10 @@ impl Drop for Server {
 
 async fn wait_healthy(base: &str) {
     for _ in 0..200 {
-        if reqwest::get(format!("{base}/health")).await.is_ok_and(|r| r.status().is_success()) {
+        if reqwest::get(format!("{base}/health"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -40,9 +43,14 @@ async fn zero_config_start_creates_its_data_and_accepts_minted_tokens() {
     let home = tempfile::tempdir().unwrap();
     let port = free_port();
     let bind = format!("127.0.0.1:{port}");
-    let env = [("HOME", home.path().to_str().unwrap()), ("XDG_DATA_HOME", "")];
+    let env = [
+        ("HOME", home.path().to_str().unwrap()),
+        ("XDG_DATA_HOME", ""),
+    ];
     let mut cmd = Command::new(binary());
-    cmd.args(["serve", "--bind", &bind]).env_remove("PORTCULLIS_CONFIG").stderr(std::process::Stdio::null());
+    cmd.args(["serve", "--bind", &bind])
+        .env_remove("PORTCULLIS_CONFIG")
+        .stderr(std::process::Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -50,34 +58,96 @@ async fn zero_config_start_creates_its_data_and_accepts_minted_tokens() {
     let base = format!("http://{bind}");
     wait_healthy(&base).await;
     let data = home.path().join(".local/share/portcullis");
-    assert!(data.join("portcullis.db").exists(), "SQLite database created under the data dir");
-    assert!(data.join("keys/signing-key.pem").exists(), "signing key generated");
+    assert!(
+        data.join("portcullis.db").exists(),
+        "SQLite database created under the data dir"
+    );
+    assert!(
+        data.join("keys/signing-key.pem").exists(),
+        "signing key generated"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(data.join("keys/signing-key.pem")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(data.join("keys/signing-key.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0, "private key readable by others");
     }
-    assert_eq!(reqwest::get(format!("{base}/ready")).await.unwrap().status(), 200);
+    assert_eq!(
+        reqwest::get(format!("{base}/ready"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
-    let out = run(&["token", "mint", "--bind", &bind, "--sub", "alice", "--scope", "tasks:read tasks:write"], &env);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        &[
+            "token",
+            "mint",
+            "--bind",
+            &bind,
+            "--sub",
+            "alice",
+            "--scope",
+            "tasks:read tasks:write",
+        ],
+        &env,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let token = stdout.trim_end();
     assert_eq!(stdout.lines().count(), 1, "the token alone on stdout");
     assert_eq!(token.split('.').count(), 3);
 
     let client = McpClient::new(format!("{base}/mcp"), token.to_owned());
-    client.ok("create_task", json!({ "title": "zero config" })).await;
-    assert_eq!(client.ok("list_tasks", json!({})).await["tasks"][0]["title"], "zero config");
+    client
+        .ok("create_task", json!({ "title": "zero config" }))
+        .await;
+    assert_eq!(
+        client.ok("list_tasks", json!({})).await["tasks"][0]["title"],
+        "zero config"
+    );
     let meta: serde_json::Value =
-        reqwest::get(format!("{base}/.well-known/oauth-protected-resource/mcp")).await.unwrap().json().await.unwrap();
+        reqwest::get(format!("{base}/.well-known/oauth-protected-resource/mcp"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
     assert_eq!(meta["authorization_servers"], json!([base]));
 
     // A read-only token minted the same way is limited to reads.
-    let out = run(&["token", "mint", "--bind", &bind, "--sub", "alice", "--scope", "tasks:read"], &env);
-    let reader = McpClient::new(format!("{base}/mcp"), String::from_utf8(out.stdout).unwrap().trim().to_owned());
-    assert_eq!(reader.call("create_task", json!({ "title": "x" })).await.status, 403);
+    let out = run(
+        &[
+            "token",
+            "mint",
+            "--bind",
+            &bind,
+            "--sub",
+            "alice",
+            "--scope",
+            "tasks:read",
+        ],
+        &env,
+    );
+    let reader = McpClient::new(
+        format!("{base}/mcp"),
+        String::from_utf8(out.stdout).unwrap().trim().to_owned(),
+    );
+    assert_eq!(
+        reader
+            .call("create_task", json!({ "title": "x" }))
+            .await
+            .status,
+        403
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +157,10 @@ async fn settings_come_from_a_config_file_and_the_environment() {
     let config = dir.path().join("portcullis.toml");
     std::fs::write(
         &config,
-        format!("bind = \"127.0.0.1:1\"\ndata_dir = \"{}\"\nlog_format = \"json\"\n", dir.path().join("d").display()),
+        format!(
+            "bind = \"127.0.0.1:1\"\ndata_dir = \"{}\"\nlog_format = \"json\"\n",
+            dir.path().join("d").display()
+        ),
     )
     .unwrap();
     // The environment overrides the file's bind.
@@ -97,7 +170,10 @@ async fn settings_come_from_a_config_file_and_the_environment() {
         .stderr(std::process::Stdio::null());
     let _server = Server(cmd.spawn().unwrap());
     wait_healthy(&format!("http://127.0.0.1:{port}")).await;
-    assert!(dir.path().join("d/portcullis.db").exists(), "data_dir from the file");
+    assert!(
+        dir.path().join("d/portcullis.db").exists(),
+        "data_dir from the file"
+    );
 }
 
 #[test]
@@ -108,18 +184,41 @@ fn bad_settings_stop_start_up_with_one_clear_line() {
     std::fs::write(&bad_toml, "bnid = \"127.0.0.1:1\"\n").unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["--bind".into(), "localhost-ish".into()], "--bind"),
-        (vec!["--public-url".into(), "not a url".into()], "--public-url"),
-        (vec!["--database-url".into(), "mysql://x/y".into()], "--database-url"),
-        (vec!["--config".into(), bad_toml.display().to_string()], "bnid"),
-        (vec!["--jwt-public-key".into(), format!("{d}/missing.pem")], "--issuer"),
         (
-            vec!["--jwt-public-key".into(), format!("{d}/missing.pem"), "--issuer".into(), "https://i.test".into()],
+            vec!["--public-url".into(), "not a url".into()],
+            "--public-url",
+        ),
+        (
+            vec!["--database-url".into(), "mysql://x/y".into()],
+            "--database-url",
+        ),
+        (
+            vec!["--config".into(), bad_toml.display().to_string()],
+            "bnid",
+        ),
+        (
+            vec!["--jwt-public-key".into(), format!("{d}/missing.pem")],
+            "--issuer",
+        ),
+        (
+            vec![
+                "--jwt-public-key".into(),
+                format!("{d}/missing.pem"),
+                "--issuer".into(),
+                "https://i.test".into(),
+            ],
             "missing.pem",
         ),
         (vec!["--log-format".into(), "xml".into()], "--log-format"),
     ];
     for (args, mentions) in cases {
-        let mut full = vec!["serve".to_owned(), "--data-dir".into(), d.to_owned(), "--bind".into(), format!("127.0.0.1:{}", free_port())];
+        let mut full = vec![
+            "serve".to_owned(),
+            "--data-dir".into(),
+            d.to_owned(),
+            "--bind".into(),
+            format!("127.0.0.1:{}", free_port()),
+        ];
         full.extend(args.clone());
         let refs: Vec<&str> = full.iter().map(String::as_str).collect();
         let out = run(&refs, &[]);

@@ -16,10 +16,14 @@ use std::{
 use support::{Db, TestApp};
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
-const INSTALL_HINT: &str = "run `scripts/install-test-clients.sh` from the repository root to install the MCP client SDKs";
+const INSTALL_HINT: &str =
+    "run `scripts/install-test-clients.sh` from the repository root to install the MCP client SDKs";
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
 }
 
 fn test_clients_dir() -> PathBuf {
@@ -27,12 +31,22 @@ fn test_clients_dir() -> PathBuf {
 }
 
 fn require_installed(what: &str, path: &Path) {
-    assert!(path.exists(), "{what} is not installed ({} is missing): {INSTALL_HINT}", path.display());
+    assert!(
+        path.exists(),
+        "{what} is not installed ({} is missing): {INSTALL_HINT}",
+        path.display()
+    );
 }
 
 /// Runs `program args…` with `envs`, failing the test on a timeout or a non-zero exit and printing
 /// the program's output either way. Returns its stdout.
-async fn run_client(label: &str, program: &Path, args: &[String], envs: &[(&str, PathBuf)], app: &TestApp) -> String {
+async fn run_client(
+    label: &str,
+    program: &Path,
+    args: &[String],
+    envs: &[(&str, PathBuf)],
+    app: &TestApp,
+) -> String {
     let mut command = tokio::process::Command::new(program);
     command
         .args(args)
@@ -44,9 +58,12 @@ async fn run_client(label: &str, program: &Path, args: &[String], envs: &[(&str,
     for (key, value) in envs {
         command.env(key, value);
     }
-    let child = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("could not start {label} ({}): {e}; {INSTALL_HINT}", program.display()));
+    let child = command.spawn().unwrap_or_else(|e| {
+        panic!(
+            "could not start {label} ({}): {e}; {INSTALL_HINT}",
+            program.display()
+        )
+    });
     let output = match tokio::time::timeout(CLIENT_TIMEOUT, child.wait_with_output()).await {
         Ok(output) => output.unwrap_or_else(|e| panic!("waiting for {label}: {e}")),
         Err(_) => panic!(
@@ -77,9 +94,16 @@ async fn python_sdk_client_uses_every_tool() {
     require_installed("the Python client script", &script);
 
     let app = TestApp::spawn(Db::Sqlite).await;
-    let args = [script.display().to_string(), app.mcp_url(), app.token("alice", "tasks:read tasks:write")];
+    let args = [
+        script.display().to_string(),
+        app.mcp_url(),
+        app.token("alice", "tasks:read tasks:write"),
+    ];
     let stdout = run_client("python SDK client", &venv_python, &args, &[], &app).await;
-    assert!(stdout.contains("python sdk OK"), "python SDK client did not report success:\n{stdout}");
+    assert!(
+        stdout.contains("python sdk OK"),
+        "python SDK client did not report success:\n{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,8 +117,22 @@ async fn typescript_sdk_client_uses_every_tool() {
     require_installed("the TypeScript client script", &script);
 
     let app = TestApp::spawn(Db::Sqlite).await;
-    let args = [script.display().to_string(), app.mcp_url(), app.token("alice", "tasks:read tasks:write")];
+    let args = [
+        script.display().to_string(),
+        app.mcp_url(),
+        app.token("alice", "tasks:read tasks:write"),
+    ];
     let envs = [("PORTCULLIS_TEST_NODE_MODULES", node_modules)];
-    let stdout = run_client("TypeScript SDK client", Path::new("node"), &args, &envs, &app).await;
-    assert!(stdout.contains("typescript sdk OK"), "TypeScript SDK client did not report success:\n{stdout}");
+    let stdout = run_client(
+        "TypeScript SDK client",
+        Path::new("node"),
+        &args,
+        &envs,
+        &app,
+    )
+    .await;
+    assert!(
+        stdout.contains("typescript sdk OK"),
+        "TypeScript SDK client did not report success:\n{stdout}"
+    );
 }

@@ -5,10 +5,16 @@ use portcullis_bench::{BenchKey, rs256_token};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["keygen", dir] => {
             let key = BenchKey::generate();
-            std::fs::write(format!("{dir}/private.pem"), key.private_pem).expect("write private.pem");
+            std::fs::write(format!("{dir}/private.pem"), key.private_pem)
+                .expect("write private.pem");
             std::fs::write(format!("{dir}/public.pem"), key.public_pem).expect("write public.pem");
         }
         ["mint", key, iss, aud, sub, scope] => {

@@ -63,7 +63,11 @@ impl Db {
     }
 
     /// Runs a write and returns the number of rows it changed.
-    pub(crate) async fn execute(&self, sql: &'static str, params: &[Param<'_>]) -> Result<u64, StoreError> {
+    pub(crate) async fn execute(
+        &self,
+        sql: &'static str,
+        params: &[Param<'_>],
+    ) -> Result<u64, StoreError> {
         match self {
             Db::Sqlite(db) => db.execute(sql, params).await,
             Db::Postgres(db) => db.execute(sql, params).await,

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use sqlx::{PgPool, Row, postgres::{PgPoolOptions, PgRow}};
+use sqlx::{
+    PgPool, Row,
+    postgres::{PgPoolOptions, PgRow},
+};
 
 use super::{Columns, Param, RowMapper};
 use crate::{StoreError, store::MIGRATOR};
@@ -47,13 +50,25 @@ impl PgDb {
         Ok(Self { pool })
     }
 
-    pub(crate) async fn fetch_all<T>(&self, sql: &'static str, params: &[Param<'_>], map: RowMapper<T>) -> Result<Vec<T>, StoreError> {
+    pub(crate) async fn fetch_all<T>(
+        &self,
+        sql: &'static str,
+        params: &[Param<'_>],
+        map: RowMapper<T>,
+    ) -> Result<Vec<T>, StoreError> {
         let rows = bind(sqlx::query(sql), params).fetch_all(&self.pool).await?;
         rows.iter().map(|r| map(r)).collect()
     }
 
-    pub(crate) async fn execute(&self, sql: &'static str, params: &[Param<'_>]) -> Result<u64, StoreError> {
-        Ok(bind(sqlx::query(sql), params).execute(&self.pool).await?.rows_affected())
+    pub(crate) async fn execute(
+        &self,
+        sql: &'static str,
+        params: &[Param<'_>],
+    ) -> Result<u64, StoreError> {
+        Ok(bind(sqlx::query(sql), params)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 
     pub(crate) async fn ping(&self) -> bool {

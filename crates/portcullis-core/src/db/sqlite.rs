@@ -18,7 +18,9 @@ const MAX_IDLE_READERS: usize = 8;
 /// Most writes committed in one transaction.
 const MAX_GROUP: usize = 256;
 /// Positional parameter names, as written in the SQL.
-const PARAM_NAMES: [&str; 12] = ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12"];
+const PARAM_NAMES: [&str; 12] = [
+    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12",
+];
 
 #[derive(Debug)]
 enum OwnedParam {
@@ -61,10 +63,16 @@ impl Columns for Row<'_> {
 
 /// The file a `sqlite:` URL names (`sqlite://path`, `sqlite:path`, query parameters ignored).
 fn path_of(url: &str) -> Result<PathBuf, ValidationError> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
     let rest = rest.split('?').next().unwrap_or_default();
     if rest.is_empty() || rest.contains(":memory:") {
-        return Err(ValidationError::new("database_url", "must name a SQLite file, e.g. sqlite://./portcullis.db"));
+        return Err(ValidationError::new(
+            "database_url",
+            "must name a SQLite file, e.g. sqlite://./portcullis.db",
+        ));
     }
     Ok(PathBuf::from(rest))
 }
@@ -73,7 +81,9 @@ fn open(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(5))?;
@@ -82,11 +92,18 @@ fn open(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     // Query-planner stability: without it SQLite re-plans (re-parses) a cached statement
     // whenever a bound value could change its plan, which measured as the largest single cost
     // of a read. Our queries are simple indexed lookups whose plan never depends on values.
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(conn)
 }
 
-fn bind_one(stmt: &mut rusqlite::Statement<'_>, i: usize, value: &dyn ToSql) -> Result<(), StoreError> {
+fn bind_one(
+    stmt: &mut rusqlite::Statement<'_>,
+    i: usize,
+    value: &dyn ToSql,
+) -> Result<(), StoreError> {
     if let Some(index) = stmt.parameter_index(PARAM_NAMES[i])? {
         stmt.raw_bind_parameter(index, value)?;
     }
@@ -130,7 +147,11 @@ impl SqliteDb {
             .name("portcullis-sqlite-writer".into())
             .spawn(move || write_loop(writer, rx))
             .map_err(|e| StoreError::Database(Box::new(e)))?;
-        Ok(Self { path, readers: Mutex::new(Vec::new()), writer: Mutex::new(Some(tx)) })
+        Ok(Self {
+            path,
+            readers: Mutex::new(Vec::new()),
+            writer: Mutex::new(Some(tx)),
+        })
     }
 
     fn reader(&self) -> Result<Connection, StoreError> {
@@ -149,7 +170,12 @@ impl SqliteDb {
 
     /// Runs a read inline: an indexed query over one user's rows takes microseconds, less
     /// than a hop to another thread would.
-    pub(crate) fn fetch_all<T>(&self, sql: &'static str, params: &[Param<'_>], map: RowMapper<T>) -> Result<Vec<T>, StoreError> {
+    pub(crate) fn fetch_all<T>(
+        &self,
+        sql: &'static str,
+        params: &[Param<'_>],
+        map: RowMapper<T>,
+    ) -> Result<Vec<T>, StoreError> {
         let conn = self.reader()?;
         let result = (|| {
             let mut stmt = conn.prepare_cached(sql)?;
@@ -165,9 +191,17 @@ impl SqliteDb {
         result
     }
 
-    pub(crate) async fn execute(&self, sql: &'static str, params: &[Param<'_>]) -> Result<u64, StoreError> {
+    pub(crate) async fn execute(
+        &self,
+        sql: &'static str,
+        params: &[Param<'_>],
+    ) -> Result<u64, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = WriteJob { sql, params: params.iter().map(OwnedParam::from).collect(), reply };
+        let job = WriteJob {
+            sql,
+            params: params.iter().map(OwnedParam::from).collect(),
+            reply,
+        };
         let sent = match self.writer.lock().expect("writer lock poisoned").as_ref() {
             Some(tx) => tx.send(job).is_ok(),
             None => false,
@@ -205,7 +239,9 @@ fn write_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
         if let Err(e) = began {
             let msg = e.to_string();
             for job in group {
-                let _ = job.reply.send(Err(StoreError::Database(msg.clone().into())));
+                let _ = job
+                    .reply
+                    .send(Err(StoreError::Database(msg.clone().into())));
             }
             continue;
         }
@@ -219,7 +255,10 @@ fn write_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
         if let Err(e) = conn.execute_batch("COMMIT") {
             let _ = conn.execute_batch("ROLLBACK");
             let msg = e.to_string();
-            results = group.iter().map(|_| Err(StoreError::Database(msg.clone().into()))).collect();
+            results = group
+                .iter()
+                .map(|_| Err(StoreError::Database(msg.clone().into())))
+                .collect();
         }
         for (job, result) in group.into_iter().zip(results) {
             let _ = job.reply.send(result);

@@ -8,7 +8,10 @@ use portcullis_core::{Description, EntityId, ValidationError};
 use crate::ToolError;
 
 fn invalid(e: ValidationError) -> ToolError {
-    ToolError::validation(e.to_string(), format!("fix the {} argument and call again", e.field))
+    ToolError::validation(
+        e.to_string(),
+        format!("fix the {} argument and call again", e.field),
+    )
 }
 
 fn id(field: &'static str, raw: &str) -> Result<EntityId, ToolError> {

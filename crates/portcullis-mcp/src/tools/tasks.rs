@@ -84,7 +84,11 @@ impl PortcullisMcp {
         input_schema = input_schema::<ListTasksArgs>(),
         annotations(title = "List tasks", read_only_hint = true, open_world_hint = false)
     )]
-    async fn list_tasks(&self, caller: Caller, args: Args<ListTasksArgs>) -> Result<CallToolResult, ToolError> {
+    async fn list_tasks(
+        &self,
+        caller: Caller,
+        args: Args<ListTasksArgs>,
+    ) -> Result<CallToolResult, ToolError> {
         let actor = self.actor(&caller, READ_SCOPE).await?;
         let args = args.0?;
         let filter = TaskFilter {
@@ -101,7 +105,11 @@ impl PortcullisMcp {
         input_schema = input_schema::<TaskIdArgs>(),
         annotations(title = "Get task", read_only_hint = true, open_world_hint = false)
     )]
-    async fn get_task(&self, caller: Caller, args: Args<TaskIdArgs>) -> Result<CallToolResult, ToolError> {
+    async fn get_task(
+        &self,
+        caller: Caller,
+        args: Args<TaskIdArgs>,
+    ) -> Result<CallToolResult, ToolError> {
         let actor = self.actor(&caller, READ_SCOPE).await?;
         let task_id = id("task_id", &args.0?.task_id)?;
         let task = self.store.get_task(&actor, &task_id).await?;
@@ -113,7 +121,11 @@ impl PortcullisMcp {
         input_schema = input_schema::<CreateTaskArgs>(),
         annotations(title = "Create task", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
     )]
-    async fn create_task(&self, caller: Caller, args: Args<CreateTaskArgs>) -> Result<CallToolResult, ToolError> {
+    async fn create_task(
+        &self,
+        caller: Caller,
+        args: Args<CreateTaskArgs>,
+    ) -> Result<CallToolResult, ToolError> {
         let actor = self.actor(&caller, WRITE_SCOPE).await?;
         let args = args.0?;
         let new = NewTask {
@@ -130,12 +142,21 @@ impl PortcullisMcp {
         input_schema = input_schema::<UpdateTaskArgs>(),
         annotations(title = "Update task", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn update_task(&self, caller: Caller, args: Args<UpdateTaskArgs>) -> Result<CallToolResult, ToolError> {
+    async fn update_task(
+        &self,
+        caller: Caller,
+        args: Args<UpdateTaskArgs>,
+    ) -> Result<CallToolResult, ToolError> {
         let actor = self.actor(&caller, WRITE_SCOPE).await?;
         let args = args.0?;
         let task_id = id("task_id", &args.task_id)?;
         let patch = TaskPatch {
-            title: args.title.as_deref().map(TaskTitle::parse).transpose().map_err(invalid)?,
+            title: args
+                .title
+                .as_deref()
+                .map(TaskTitle::parse)
+                .transpose()
+                .map_err(invalid)?,
             description: match args.description.as_deref() {
                 None => None,
                 Some(d) => Some(description(Some(d))?),
@@ -147,7 +168,11 @@ impl PortcullisMcp {
                 Some(w) => Some(Some(id("workspace_id", w)?)),
             },
         };
-        if patch.title.is_none() && patch.description.is_none() && patch.status.is_none() && patch.workspace_id.is_none() {
+        if patch.title.is_none()
+            && patch.description.is_none()
+            && patch.status.is_none()
+            && patch.workspace_id.is_none()
+        {
             return Err(ToolError::validation(
                 "nothing to update: give at least one of title, description, status, workspace_id",
                 "add the fields to change",
@@ -162,7 +187,11 @@ impl PortcullisMcp {
         input_schema = input_schema::<TaskIdArgs>(),
         annotations(title = "Complete task", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn complete_task(&self, caller: Caller, args: Args<TaskIdArgs>) -> Result<CallToolResult, ToolError> {
+    async fn complete_task(
+        &self,
+        caller: Caller,
+        args: Args<TaskIdArgs>,
+    ) -> Result<CallToolResult, ToolError> {
         let actor = self.actor(&caller, WRITE_SCOPE).await?;
         let task_id = id("task_id", &args.0?.task_id)?;
         let task = self.store.complete_task(&actor, &task_id).await?;
@@ -174,7 +203,11 @@ impl PortcullisMcp {
         input_schema = input_schema::<TaskIdArgs>(),
         annotations(title = "Delete task", read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = false)
     )]
-    async fn delete_task(&self, caller: Caller, args: Args<TaskIdArgs>) -> Result<CallToolResult, ToolError> {
+    async fn delete_task(
+        &self,
+        caller: Caller,
+        args: Args<TaskIdArgs>,
+    ) -> Result<CallToolResult, ToolError> {
         let actor = self.actor(&caller, WRITE_SCOPE).await?;
         let task_id = id("task_id", &args.0?.task_id)?;
         self.store.delete_task(&actor, &task_id).await?;

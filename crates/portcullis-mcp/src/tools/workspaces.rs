@@ -32,11 +32,17 @@ impl PortcullisMcp {
         input_schema = input_schema::<NoArgs>(),
         annotations(title = "List workspaces", read_only_hint = true, open_world_hint = false)
     )]
-    async fn list_workspaces(&self, caller: Caller, args: Args<NoArgs>) -> Result<CallToolResult, ToolError> {
+    async fn list_workspaces(
+        &self,
+        caller: Caller,
+        args: Args<NoArgs>,
+    ) -> Result<CallToolResult, ToolError> {
         let actor = self.actor(&caller, READ_SCOPE).await?;
         args.0?;
         let workspaces = self.store.list_workspaces(&actor).await?;
-        Ok(structured(json!({ "count": workspaces.len(), "workspaces": workspaces })))
+        Ok(structured(
+            json!({ "count": workspaces.len(), "workspaces": workspaces }),
+        ))
     }
 
     #[tool(
@@ -44,7 +50,11 @@ impl PortcullisMcp {
         input_schema = input_schema::<CreateWorkspaceArgs>(),
         annotations(title = "Create workspace", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
     )]
-    async fn create_workspace(&self, caller: Caller, args: Args<CreateWorkspaceArgs>) -> Result<CallToolResult, ToolError> {
+    async fn create_workspace(
+        &self,
+        caller: Caller,
+        args: Args<CreateWorkspaceArgs>,
+    ) -> Result<CallToolResult, ToolError> {
         let actor = self.actor(&caller, WRITE_SCOPE).await?;
         let args = args.0?;
         let new = NewWorkspace {

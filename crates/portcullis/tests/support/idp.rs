@@ -36,9 +36,18 @@ impl TestIdp {
             .with_state(state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
-            axum::serve(listener, app).with_graceful_shutdown(async { let _ = rx.await; }).await.unwrap();
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
         });
-        Self { base, state, shutdown: Some(tx) }
+        Self {
+            base,
+            state,
+            shutdown: Some(tx),
+        }
     }
 
     pub fn jwks_uri(&self) -> String {
@@ -85,5 +94,7 @@ async fn jwks(State(s): State<Arc<IdpState>>) -> Result<Json<JwkSet>, StatusCode
         return Err(StatusCode::SERVICE_UNAVAILABLE);
     }
     *s.jwks_fetches.lock().unwrap() += 1;
-    Ok(Json(JwkSet { keys: s.keys.lock().unwrap().clone() }))
+    Ok(Json(JwkSet {
+        keys: s.keys.lock().unwrap().clone(),
+    }))
 }

@@ -3,15 +3,18 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::{
-    signature::KeyPair as _,
     encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der},
     rsa::{KeyPair, KeySize},
+    signature::KeyPair as _,
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
 use serde_json::{Value, json};
 
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 #[derive(Clone)]
@@ -35,7 +38,10 @@ impl TestIssuer {
             issuer: issuer.to_owned(),
             kid: kid.to_owned(),
             // PKCS#8 goes through PEM: `from_rsa_der` expects PKCS#1.
-            encoding: EncodingKey::from_rsa_pem(pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8.as_ref().to_vec())).as_bytes()).unwrap(),
+            encoding: EncodingKey::from_rsa_pem(
+                pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8.as_ref().to_vec())).as_bytes(),
+            )
+            .unwrap(),
             public_der: public.as_ref().to_vec(),
         }
     }

@@ -43,13 +43,20 @@ impl Reply {
     /// The JSON-RPC `result`, panicking with the body when there is none.
     pub fn result(&self) -> &Value {
         assert_eq!(self.status, 200, "HTTP status; body: {}", self.body);
-        self.body.get("result").unwrap_or_else(|| panic!("no result in {}", self.body))
+        self.body
+            .get("result")
+            .unwrap_or_else(|| panic!("no result in {}", self.body))
     }
 }
 
 impl McpClient {
     pub fn new(url: String, token: String) -> Self {
-        Self { url, token, era: Era::Legacy, http: reqwest::Client::new() }
+        Self {
+            url,
+            token,
+            era: Era::Legacy,
+            http: reqwest::Client::new(),
+        }
     }
 
     pub fn era(mut self, era: Era) -> Self {
@@ -85,7 +92,12 @@ impl McpClient {
     }
 
     pub async fn call(&self, tool: &str, arguments: Value) -> Reply {
-        self.request("tools/call", json!({ "name": tool, "arguments": arguments }), Some(tool)).await
+        self.request(
+            "tools/call",
+            json!({ "name": tool, "arguments": arguments }),
+            Some(tool),
+        )
+        .await
     }
 
     /// Calls `tool` and returns `structuredContent`, asserting the call succeeded.
@@ -100,7 +112,11 @@ impl McpClient {
     pub async fn tool_error(&self, tool: &str, arguments: Value) -> Value {
         let reply = self.call(tool, arguments).await;
         let result = reply.result();
-        assert_eq!(result["isError"], json!(true), "{tool} unexpectedly succeeded: {result}");
+        assert_eq!(
+            result["isError"],
+            json!(true),
+            "{tool} unexpectedly succeeded: {result}"
+        );
         result["structuredContent"].clone()
     }
 }
@@ -111,5 +127,9 @@ pub async fn send(req: reqwest::RequestBuilder) -> Reply {
     let headers = response.headers().clone();
     let text = response.text().await.unwrap();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Reply { status, headers, body }
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }

@@ -40,20 +40,28 @@ pub struct TestDb {
 impl TestDb {
     pub async fn create(db: Db, dir: &Path) -> Self {
         match db {
-            Db::Sqlite => Self { url: format!("sqlite://{}", dir.join("test.db").display()), pg_name: None },
+            Db::Sqlite => Self {
+                url: format!("sqlite://{}", dir.join("test.db").display()),
+                pg_name: None,
+            },
             Db::Postgres => {
                 use sqlx::Connection;
                 let admin = postgres_admin_url();
                 let name = format!("portcullis_test_{}", uuid::Uuid::new_v4().simple());
                 let mut conn = sqlx::PgConnection::connect(&admin)
                     .await
-                    .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for this test: {e}"));
+                    .unwrap_or_else(|e| {
+                        panic!("PostgreSQL at {admin} is needed for this test: {e}")
+                    });
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut conn)
                     .await
                     .expect("create test database");
                 let (base, _) = admin.rsplit_once('/').expect("admin URL has a database");
-                Self { url: format!("{base}/{name}"), pg_name: Some(name) }
+                Self {
+                    url: format!("{base}/{name}"),
+                    pg_name: Some(name),
+                }
             }
         }
     }
@@ -64,7 +72,11 @@ impl Drop for TestDb {
         if let Some(name) = self.pg_name.take() {
             // Best effort, synchronously: the test's runtime may already be gone.
             let _ = Command::new("psql")
-                .args([&postgres_admin_url(), "-qc", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
+                .args([
+                    &postgres_admin_url(),
+                    "-qc",
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
@@ -73,7 +85,11 @@ impl Drop for TestDb {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn binary() -> PathBuf {
@@ -142,7 +158,15 @@ impl TestApp {
             .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
             .spawn()
             .expect("start portcullis");
-        let app = Self { base, port, issuer, dir, child, _db: test_db, http: reqwest::Client::new() };
+        let app = Self {
+            base,
+            port,
+            issuer,
+            dir,
+            child,
+            _db: test_db,
+            http: reqwest::Client::new(),
+        };
         app.wait_healthy().await;
         app
     }
@@ -155,7 +179,11 @@ impl TestApp {
             {
                 return;
             }
-            assert!(Instant::now() < deadline, "server did not become healthy:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "server did not become healthy:\n{}",
+                self.stderr()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
