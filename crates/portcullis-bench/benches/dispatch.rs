@@ -15,23 +15,31 @@ use tower::ServiceExt;
 
 const ISS: &str = "https://issuer.bench";
 const BASE: &str = "http://127.0.0.1:8080";
+const DIRECT: &str = "application/json, text/event-stream";
+const VIA_TRANSPORT: &str = "application/json;q=1, text/event-stream;q=1";
 
+/// `accept` with parameters (`;q=1`) makes Portcullis hand the request to rmcp's transport
+/// instead of its direct path, so the two can be compared.
 fn request(
     token: &str,
     body: &serde_json::Value,
     version: &str,
     method: &str,
     name: Option<&str>,
+    accept: &str,
 ) -> Request<Body> {
     let mut r = Request::post("/mcp")
         .header("host", "127.0.0.1:8080")
         .header("authorization", format!("Bearer {token}"))
         .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", version)
-        .header("mcp-method", method);
-    if let Some(name) = name {
-        r = r.header("mcp-name", name);
+        .header("accept", accept)
+        .header("mcp-protocol-version", version);
+    // The standard headers belong to 2026-07-28; legacy clients do not send them.
+    if version == "2026-07-28" {
+        r = r.header("mcp-method", method);
+        if let Some(name) = name {
+            r = r.header("mcp-name", name);
+        }
     }
     r.body(Body::from(body.to_string())).unwrap()
 }
@@ -86,40 +94,63 @@ fn bench(c: &mut Criterion) {
                 "2026-07-28",
                 "tools/call",
                 Some("create_task"),
+                DIRECT,
             )))
             .unwrap();
         assert!(r.status().is_success());
     }
 
+    let list_2026 = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_tasks","arguments":{},"_meta":meta}});
+    let list_2025 = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_tasks","arguments":{}}});
+    let tools_list = json!({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":meta}});
     let cases = [
         (
             "tools_list_2026",
-            json!({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":meta}}),
+            &tools_list,
             "2026-07-28",
             "tools/list",
             None,
+            DIRECT,
         ),
         (
             "list_tasks_2026",
-            json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_tasks","arguments":{},"_meta":meta}}),
+            &list_2026,
             "2026-07-28",
             "tools/call",
             Some("list_tasks"),
+            DIRECT,
         ),
         (
             "list_tasks_2025",
-            json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_tasks","arguments":{}}}),
+            &list_2025,
             "2025-11-25",
             "tools/call",
             Some("list_tasks"),
+            DIRECT,
+        ),
+        (
+            "list_tasks_2026_rmcp_transport",
+            &list_2026,
+            "2026-07-28",
+            "tools/call",
+            Some("list_tasks"),
+            VIA_TRANSPORT,
+        ),
+        (
+            "list_tasks_2025_rmcp_transport",
+            &list_2025,
+            "2025-11-25",
+            "tools/call",
+            Some("list_tasks"),
+            VIA_TRANSPORT,
         ),
     ];
     let mut group = c.benchmark_group("mcp_dispatch");
-    for (name, body, version, method, tool) in cases {
+    for (name, body, version, method, tool, accept) in cases {
         group.bench_function(name, |b| {
             b.to_async(&rt).iter(|| {
                 let app = app.clone();
-                let req = request(&token, &body, version, method, tool);
+                let req = request(&token, body, version, method, tool, accept);
                 async move {
                     let r = app.oneshot(req).await.unwrap();
                     assert!(r.status().is_success());

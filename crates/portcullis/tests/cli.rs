@@ -17,6 +17,15 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     cmd.output().expect("run portcullis")
 }
 
+fn mint(bind: &str, scope: &str, env: &[(&str, &str)]) -> std::process::Output {
+    run(
+        &[
+            "token", "mint", "--bind", bind, "--sub", "alice", "--scope", scope,
+        ],
+        env,
+    )
+}
+
 struct Server(std::process::Child);
 impl Drop for Server {
     fn drop(&mut self) {
@@ -83,19 +92,7 @@ async fn zero_config_start_creates_its_data_and_accepts_minted_tokens() {
         200
     );
 
-    let out = run(
-        &[
-            "token",
-            "mint",
-            "--bind",
-            &bind,
-            "--sub",
-            "alice",
-            "--scope",
-            "tasks:read tasks:write",
-        ],
-        &env,
-    );
+    let out = mint(&bind, "tasks:read tasks:write", &env);
     assert!(
         out.status.success(),
         "{}",
@@ -124,19 +121,7 @@ async fn zero_config_start_creates_its_data_and_accepts_minted_tokens() {
     assert_eq!(meta["authorization_servers"], json!([base]));
 
     // A read-only token minted the same way is limited to reads.
-    let out = run(
-        &[
-            "token",
-            "mint",
-            "--bind",
-            &bind,
-            "--sub",
-            "alice",
-            "--scope",
-            "tasks:read",
-        ],
-        &env,
-    );
+    let out = mint(&bind, "tasks:read", &env);
     let reader = McpClient::new(
         format!("{base}/mcp"),
         String::from_utf8(out.stdout).unwrap().trim().to_owned(),
