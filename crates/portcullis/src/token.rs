@@ -14,8 +14,8 @@ pub async fn mint(args: MintArgs) -> anyhow::Result<()> {
     }
     if common.issuer.is_some() {
         eprintln!(
-            "note: the server is configured with an external issuer; it accepts this token only if --issuer matches {}",
-            common.public_base()
+            "warning: --issuer is set, so the server verifies tokens from that external issuer; \
+             this token is signed with the local development key and will be refused"
         );
     }
     let signer = LocalSigner::load_or_generate(&common.keys_dir())?;
