@@ -74,7 +74,6 @@ fn bench(c: &mut Criterion) {
         let public_url: url::Url = BASE.parse().unwrap();
         let settings = HttpSettings {
             origin_policy: OriginPolicy::for_public_url(&public_url, vec![], vec![]),
-            public_url,
             legacy_sessions: false,
             max_body_bytes: 1 << 20,
         };

@@ -1,6 +1,6 @@
 //! The acting user as the store sees it: a local user id inside one tenant.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 /// A tenant's identifier (an organisation). Single-tenant deployments use [`TenantId::DEFAULT`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -39,7 +39,7 @@ impl fmt::Display for TenantId {
 /// the user row exists, and every store method filters by both of its ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
-    pub(crate) user_id: String,
+    pub(crate) user_id: Arc<str>,
     pub(crate) tenant: TenantId,
 }
 

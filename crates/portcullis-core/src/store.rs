@@ -44,9 +44,10 @@ impl Backend {
 pub struct Store {
     pub(crate) db: Arc<Db>,
     backend: Backend,
-    /// (tenant, subject) → local user id. User rows are never renamed, so the cache cannot go
-    /// stale; it saves a round trip on every authenticated request.
-    actors: Arc<RwLock<HashMap<(String, String), String>>>,
+    /// tenant → subject → local user id. User rows are never renamed, so the cache cannot go
+    /// stale; it saves a round trip on every authenticated request. Nested maps so a hit is a
+    /// borrowed lookup with no allocation.
+    actors: Arc<RwLock<ActorCache>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -56,6 +57,8 @@ impl std::fmt::Debug for Store {
             .finish_non_exhaustive()
     }
 }
+
+type ActorCache = HashMap<String, HashMap<String, Arc<str>>>;
 
 fn user_id(row: &dyn Columns) -> Result<String, StoreError> {
     row.text(0)
@@ -98,10 +101,16 @@ impl Store {
         if subject.is_empty() || subject.len() > 255 {
             return Err(ValidationError::new("sub", "must be 1 to 255 bytes").into());
         }
-        let key = (tenant.as_str().to_owned(), subject.to_owned());
-        if let Some(id) = self.actors.read().expect("actor cache poisoned").get(&key) {
+        let cached = self
+            .actors
+            .read()
+            .expect("actor cache poisoned")
+            .get(tenant.as_str())
+            .and_then(|users| users.get(subject))
+            .cloned();
+        if let Some(id) = cached {
             return Ok(Actor {
-                user_id: id.clone(),
+                user_id: id,
                 tenant: tenant.clone(),
             });
         }
@@ -126,10 +135,13 @@ impl Store {
                     .ok_or_else(|| StoreError::not_found("user", subject))?
             }
         };
+        let id: Arc<str> = id.into();
         self.actors
             .write()
             .expect("actor cache poisoned")
-            .insert(key, id.clone());
+            .entry(tenant.as_str().to_owned())
+            .or_default()
+            .insert(subject.to_owned(), id.clone());
         Ok(Actor {
             user_id: id,
             tenant: tenant.clone(),

@@ -168,3 +168,107 @@ impl DirectDispatch {
         Ok(response)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("content-type", HeaderValue::from_static("application/json"));
+        h.insert(
+            "accept",
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    fn check(h: &HeaderMap, body: &str) -> bool {
+        eligible(h, &serde_json::from_str::<Peek>(body).unwrap())
+    }
+
+    const CALL_2026: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_tasks","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
+    const CALL_2025: &str =
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_tasks"}}"#;
+
+    #[test]
+    fn well_formed_stateless_calls_take_the_direct_path() {
+        let current = headers(&[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "list_tasks"),
+        ]);
+        assert!(check(&current, CALL_2026));
+        assert!(check(
+            &headers(&[("mcp-protocol-version", "2025-11-25")]),
+            CALL_2025
+        ));
+        assert!(check(
+            &headers(&[("mcp-protocol-version", "2025-06-18")]),
+            r#"{"jsonrpc":"2.0","id":"x","method":"tools/list"}"#
+        ));
+    }
+
+    #[test]
+    fn anything_unusual_goes_to_rmcps_transport() {
+        let v26 = ("mcp-protocol-version", "2026-07-28");
+        let call = ("mcp-method", "tools/call");
+        for (h, body) in [
+            // Mcp-Name disagrees with the body, or is missing.
+            (
+                headers(&[v26, call, ("mcp-name", "delete_task")]),
+                CALL_2026,
+            ),
+            (headers(&[v26, call]), CALL_2026),
+            // Header and _meta versions disagree.
+            (
+                headers(&[
+                    ("mcp-protocol-version", "2025-11-25"),
+                    call,
+                    ("mcp-name", "list_tasks"),
+                ]),
+                CALL_2026,
+            ),
+            // Duplicate protocol headers.
+            (
+                headers(&[v26, v26, call, ("mcp-name", "list_tasks")]),
+                CALL_2026,
+            ),
+            // No version header, an unknown one, a session, a notification, another method.
+            (headers(&[]), CALL_2025),
+            (
+                headers(&[("mcp-protocol-version", "2099-01-01")]),
+                CALL_2025,
+            ),
+            (
+                headers(&[
+                    ("mcp-protocol-version", "2025-11-25"),
+                    ("mcp-session-id", "s"),
+                ]),
+                CALL_2025,
+            ),
+            (
+                headers(&[("mcp-protocol-version", "2025-11-25")]),
+                r#"{"jsonrpc":"2.0","method":"tools/list"}"#,
+            ),
+            (
+                headers(&[("mcp-protocol-version", "2025-11-25")]),
+                r#"{"jsonrpc":"2.0","id":1,"method":"initialize"}"#,
+            ),
+        ] {
+            assert!(!check(&h, body), "{h:?} {body}");
+        }
+        let mut q = headers(&[("mcp-protocol-version", "2025-11-25")]);
+        q.insert(
+            "accept",
+            HeaderValue::from_static("application/json;q=1, text/event-stream"),
+        );
+        assert!(
+            !check(&q, CALL_2025),
+            "Accept parameters are rmcp's to parse"
+        );
+    }
+}

@@ -17,8 +17,6 @@ pub use origin_guard::OriginPolicy;
 /// What the HTTP layer needs beyond the store and the resource server.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
-    /// The URL clients use for this server, without a trailing slash.
-    pub public_url: url::Url,
     pub origin_policy: OriginPolicy,
     /// Create `Mcp-Session-Id` sessions for legacy (2025) clients that send `initialize`.
     /// Off by default: every request then stands alone and any replica can serve it.

@@ -1,12 +1,13 @@
 //! `/mcp`: the Streamable HTTP endpoint (MCP 2026-07-28 "Transports", and the 2025
 //! revisions' session handshake for clients that still use it).
 //!
-//! rmcp's `StreamableHttpService` speaks the protocol. In front of it, in this order:
-//! `Origin`/`Host` checks, bearer authentication, then a look at the JSON-RPC body to
-//! (1) answer `403 insufficient_scope` before a `tools/call` the token may not make — an
+//! In this order: `Origin`/`Host` checks, bearer authentication, then a look at the JSON-RPC
+//! body to (1) answer `403 insufficient_scope` before a `tools/call` the token may not make — an
 //! HTTP-level refusal is what lets OAuth clients step up, an in-band tool error would not —
-//! and (2) route legacy `initialize`/session traffic to the session-keeping service when
-//! sessions are enabled; everything else is served statelessly with plain JSON responses.
+//! (2) serve well-formed stateless `tools/call`/`tools/list` through [`DirectDispatch`] (see
+//! there for why), and (3) hand everything else to rmcp's `StreamableHttpService`: legacy
+//! `initialize`/session traffic to the session-keeping instance when sessions are enabled, the
+//! rest statelessly with plain JSON responses.
 
 use std::sync::Arc;
 
@@ -98,11 +99,11 @@ async fn handle(State(ep): State<Arc<Endpoint>>, request: Request) -> Response {
     let bytes = match axum::body::to_bytes(body, ep.max_body_bytes).await {
         Ok(bytes) => bytes,
         Err(_) => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body larger than {} bytes", ep.max_body_bytes),
-            )
-                .into_response();
+            let message = format!(
+                "Invalid request: the body is larger than {} bytes; send smaller arguments",
+                ep.max_body_bytes
+            );
+            return jsonrpc_error(StatusCode::PAYLOAD_TOO_LARGE, -32600, &message);
         }
     };
     let Ok(peek) = serde_json::from_slice::<Peek>(&bytes) else {

@@ -28,9 +28,11 @@ impl OriginPolicy {
     pub fn for_public_url(public_url: &url::Url, origins: Vec<String>, hosts: Vec<String>) -> Self {
         let mut allowed_origins = origins;
         allowed_origins.push(public_url.origin().ascii_serialization());
-        let mut allowed_hosts = hosts;
+        // Stored as bare host names so a request's check is a comparison, not a parse.
+        let mut allowed_hosts: Vec<String> =
+            hosts.iter().map(|h| host_name(h).to_owned()).collect();
         if let Some(host) = public_url.host_str() {
-            allowed_hosts.push(host.to_ascii_lowercase());
+            allowed_hosts.push(host_name(host).to_owned());
         }
         Self {
             allowed_origins,
@@ -46,28 +48,29 @@ impl OriginPolicy {
 
     fn host_allowed(&self, host_header: &str) -> bool {
         let host = host_name(host_header);
-        is_loopback_name(&host)
+        is_loopback_name(host)
             || self
                 .allowed_hosts
                 .iter()
-                .any(|h| h == "*" || host_name(h) == host)
+                .any(|h| h == "*" || h.eq_ignore_ascii_case(host))
     }
 }
 
-/// The host part of a `Host` header value, lower-cased, without port (IPv6 keeps brackets).
-fn host_name(value: &str) -> String {
-    let value = value.trim().to_ascii_lowercase();
-    if let Some(end) = value.strip_prefix('[').and_then(|v| v.find(']')) {
-        return value[..end + 2].to_owned();
+/// The host part of a `Host` header value, without port (IPv6 keeps its brackets).
+fn host_name(value: &str) -> &str {
+    let value = value.trim();
+    if value.starts_with('[') {
+        return value.find(']').map_or(value, |end| &value[..=end]);
     }
     match value.rsplit_once(':') {
-        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h.to_owned(),
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
         _ => value,
     }
 }
 
 fn is_loopback_name(host: &str) -> bool {
-    matches!(host, "localhost" | "[::1]")
+    host.eq_ignore_ascii_case("localhost")
+        || host == "[::1]"
         || host.starts_with("127.") && host.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
@@ -87,14 +90,13 @@ pub(crate) async fn guard(
                 .into_response();
         }
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| request.uri().authority().map(|a| a.to_string()));
-    if let Some(host) = host
-        && !policy.host_allowed(&host)
-    {
+    // HTTP/1.1 sends `Host`; HTTP/2 sends the authority in the URI.
+    let host = match headers.get(header::HOST) {
+        // An unreadable (non-ASCII) Host is checked as empty, and so refused.
+        Some(h) => Some(h.to_str().unwrap_or_default()),
+        None => request.uri().authority().map(|a| a.as_str()),
+    };
+    if host.is_some_and(|h| !policy.host_allowed(h)) {
         return (
             StatusCode::FORBIDDEN,
             "Forbidden: unknown Host (DNS rebinding protection)",
@@ -118,6 +120,7 @@ mod tests {
         assert!(p.host_allowed("MCP.example.com:443"));
         assert!(!p.host_allowed("evil.example:8080"));
         assert!(!p.host_allowed("127.0.0.1.evil.example"));
+        assert!(!p.host_allowed(""));
         assert!(p.origin_allowed("https://mcp.example.com"));
         assert!(!p.origin_allowed("https://evil.example"));
     }

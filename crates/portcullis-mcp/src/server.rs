@@ -37,11 +37,6 @@ impl PortcullisMcp {
         }
     }
 
-    /// The tools this server offers, with their schemas (for documentation and tests).
-    pub fn tools(&self) -> Vec<rmcp::model::Tool> {
-        self.tool_router.list_all()
-    }
-
     /// Resolves the caller to a store actor after checking it holds `scope`.
     pub(crate) async fn actor(&self, caller: &Caller, scope: &str) -> Result<Actor, ToolError> {
         let principal = &caller.0;

@@ -214,22 +214,26 @@ pub fn resolve_common(args: &CommonArgs) -> anyhow::Result<(CommonSettings, File
     if let Some(issuer) = &issuer {
         parse_url("issuer", issuer, "https://idp.example.com")?;
     }
+    let audience = match args.audience.clone().or(file.audience.clone()) {
+        Some(aud) if !aud.is_empty() => aud,
+        Some(_) => {
+            return Err(ConfigError::new(
+                "audience",
+                "is empty",
+                "omit it to use <public-url>/mcp",
+            )
+            .into());
+        }
+        None => format!("{}/mcp", public_url.as_str().trim_end_matches('/')),
+    };
     let settings = CommonSettings {
         bind,
-        audience: args
-            .audience
-            .clone()
-            .or(file.audience.clone())
-            .unwrap_or_default(),
         public_url,
         data_dir,
         database_url,
         issuer,
+        audience,
     };
-    let mut settings = settings;
-    if settings.audience.is_empty() {
-        settings.audience = format!("{}/mcp", settings.public_base());
-    }
     Ok((settings, FileConfigHandle(file)))
 }
 

@@ -43,7 +43,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             )
         })?;
     let http = HttpSettings {
-        public_url: common.public_url.clone(),
         origin_policy: OriginPolicy::for_public_url(
             &common.public_url,
             settings.allowed_origins.clone(),

@@ -159,9 +159,17 @@ async fn legacy_sessions_when_enabled() {
     );
     let call = send(with_session(json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_tasks","arguments":{}}}))).await;
     assert_eq!(call.status, 200);
-    let text = call.body.to_string();
-    assert!(
-        text.contains("structuredContent") || text.contains("tasks"),
+    // Session responses stream as SSE: the JSON-RPC result is the `data:` line of an event.
+    let text = call.body.as_str().expect("an SSE body").to_owned();
+    let data = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .find(|d| d.contains("\"result\""))
+        .unwrap_or_else(|| panic!("no result event in {text}"));
+    let message: serde_json::Value = serde_json::from_str(data.trim()).unwrap();
+    assert_eq!(
+        message["result"]["structuredContent"]["tasks"],
+        json!([]),
         "{text}"
     );
     // Requests without a session are still served statelessly.
@@ -337,4 +345,36 @@ async fn direct_dispatch_answers_exactly_as_rmcp_transport_does() {
         );
         assert_eq!(answers[0].0, 200, "{body}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_get_a_json_rpc_error() {
+    let app = TestApp::spawn_with(
+        Db::Sqlite,
+        support::Options {
+            args: vec!["--max-body-bytes".into(), "2048".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let token = app.token("alice", "tasks:read tasks:write");
+    let big = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_task","arguments":{"title":"x","description":"d".repeat(4096)}}});
+    let reply = send(
+        post(&app, &token)
+            .header("MCP-Protocol-Version", "2025-11-25")
+            .json(&big),
+    )
+    .await;
+    assert_eq!(reply.status, 413);
+    assert_eq!(reply.body["error"]["code"], -32600);
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2048 bytes")
+    );
+    assert_eq!(
+        app.client("alice").ok("list_tasks", json!({})).await["count"],
+        0
+    );
 }

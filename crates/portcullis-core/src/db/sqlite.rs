@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use rusqlite::{Connection, OpenFlags, Row, ToSql};
+use rusqlite::{Connection, OpenFlags, Row};
 
 use super::{Columns, Param, RowMapper};
 use crate::{StoreError, ValidationError, store::MIGRATOR, timestamp};
@@ -27,6 +27,16 @@ enum OwnedParam {
     Text(String),
     OptText(Option<String>),
     Int(i64),
+}
+
+impl OwnedParam {
+    fn as_param(&self) -> Param<'_> {
+        match self {
+            Self::Text(s) => Param::Text(s),
+            Self::OptText(s) => Param::OptText(s.as_deref()),
+            Self::Int(i) => Param::Int(*i),
+        }
+    }
 }
 
 impl From<&Param<'_>> for OwnedParam {
@@ -99,34 +109,19 @@ fn open(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn bind_one(
+/// Binds `params` in order to `$1`, `$2`, …; a number the statement does not use is skipped.
+fn bind<'p>(
     stmt: &mut rusqlite::Statement<'_>,
-    i: usize,
-    value: &dyn ToSql,
+    params: impl IntoIterator<Item = Param<'p>>,
 ) -> Result<(), StoreError> {
-    if let Some(index) = stmt.parameter_index(PARAM_NAMES[i])? {
-        stmt.raw_bind_parameter(index, value)?;
-    }
-    Ok(())
-}
-
-fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Param<'_>]) -> Result<(), StoreError> {
-    for (i, p) in params.iter().enumerate() {
+    for (i, p) in params.into_iter().enumerate() {
+        let Some(index) = stmt.parameter_index(PARAM_NAMES[i])? else {
+            continue;
+        };
         match p {
-            Param::Text(s) => bind_one(stmt, i, s)?,
-            Param::OptText(s) => bind_one(stmt, i, s)?,
-            Param::Int(n) => bind_one(stmt, i, n)?,
-        }
-    }
-    Ok(())
-}
-
-fn bind_owned(stmt: &mut rusqlite::Statement<'_>, params: &[OwnedParam]) -> Result<(), StoreError> {
-    for (i, p) in params.iter().enumerate() {
-        match p {
-            OwnedParam::Text(s) => bind_one(stmt, i, s)?,
-            OwnedParam::OptText(s) => bind_one(stmt, i, s)?,
-            OwnedParam::Int(n) => bind_one(stmt, i, n)?,
+            Param::Text(s) => stmt.raw_bind_parameter(index, s)?,
+            Param::OptText(s) => stmt.raw_bind_parameter(index, s)?,
+            Param::Int(n) => stmt.raw_bind_parameter(index, n)?,
         }
     }
     Ok(())
@@ -179,7 +174,7 @@ impl SqliteDb {
         let conn = self.reader()?;
         let result = (|| {
             let mut stmt = conn.prepare_cached(sql)?;
-            bind(&mut stmt, params)?;
+            bind(&mut stmt, params.iter().cloned())?;
             let mut rows = stmt.raw_query();
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
@@ -248,7 +243,7 @@ fn write_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
         for job in &group {
             results.push((|| {
                 let mut stmt = conn.prepare_cached(job.sql)?;
-                bind_owned(&mut stmt, &job.params)?;
+                bind(&mut stmt, job.params.iter().map(OwnedParam::as_param))?;
                 Ok(stmt.raw_execute()? as u64)
             })());
         }
