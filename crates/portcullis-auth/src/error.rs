@@ -35,6 +35,8 @@ pub enum TokenError {
     WrongType(String),
     #[error("claim {0} has an invalid value")]
     InvalidClaim(String),
+    #[error("the token has been revoked")]
+    Revoked,
 }
 
 /// An authentication or authorization failure at the protocol level.

@@ -25,6 +25,15 @@ pub enum KeySource {
     JwksUri(url::Url),
     /// The issuer's metadata (RFC 8414, then OpenID Connect Discovery) names the `jwks_uri`.
     Discovery,
+    /// Keys owned by the embedding application that may change while it runs (an embedded
+    /// authorization server rotating its signing key).
+    Provider(Arc<dyn KeyProvider>),
+}
+
+/// A live source of verification keys, asked again whenever a token names a key id that the
+/// last answer did not hold. Implementations should be cheap and may throttle themselves.
+pub trait KeyProvider: Send + Sync + std::fmt::Debug {
+    fn keys(&self) -> KeySet;
 }
 
 /// Why keys could not be loaded. Said at start-up, with the file or URL at fault.
@@ -219,6 +228,7 @@ pub(crate) async fn fetch_jwks(
 pub(crate) struct KeyStore {
     current: RwLock<Arc<KeySet>>,
     remote: Option<Remote>,
+    provider: Option<Arc<dyn KeyProvider>>,
 }
 
 struct Remote {
@@ -239,7 +249,12 @@ impl KeyStore {
         client: reqwest::Client,
         min_refresh_interval: Duration,
     ) -> Result<Self, KeyError> {
+        let provider = match source {
+            KeySource::Provider(p) => Some(p.clone()),
+            _ => None,
+        };
         let (initial, remote) = match source {
+            KeySource::Provider(p) => (p.keys(), None),
             KeySource::File(path) => (KeySet::from_file(path)?, None),
             KeySource::Static(set) => (set.clone(), None),
             KeySource::JwksUri(url) => (
@@ -264,6 +279,7 @@ impl KeyStore {
         let store = Self {
             current: RwLock::new(Arc::new(initial)),
             remote,
+            provider,
         };
         if store.remote.is_some() {
             // Start even when the issuer is down: requests get 503 until its keys arrive.
@@ -298,6 +314,11 @@ impl KeyStore {
     /// Called when a token names a key we lack (or we have none): refetches at most once per
     /// interval, then answers with whatever keys we hold. On failure the cached keys stay.
     pub(crate) async fn refresh_for_unknown_kid(&self, kid: Option<&str>) -> Arc<KeySet> {
+        if let Some(provider) = &self.provider {
+            let set = Arc::new(provider.keys());
+            *self.current.write().expect("key store lock poisoned") = set.clone();
+            return set;
+        }
         let Some(remote) = &self.remote else {
             return self.snapshot();
         };

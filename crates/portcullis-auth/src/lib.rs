@@ -36,9 +36,9 @@ mod verifier;
 
 pub use challenge::Challenge;
 pub use error::{AuthError, TokenError};
-pub use keys::{KeySet, KeySource};
+pub use keys::{KeyProvider, KeySet, KeySource};
 pub use metadata::{ProtectedResourceMetadata, metadata_routes};
 pub use middleware::require_bearer;
 pub use principal::{Principal, ScopeSet};
-pub use resource_server::{ResourceServer, ResourceServerConfig};
+pub use resource_server::{ResourceServer, ResourceServerConfig, RevocationCheck};
 pub use verifier::{ALLOWED_ALGORITHMS, JwtVerifier, VerifierSettings};

@@ -1,11 +1,11 @@
 //! The resource server: a verifier plus what it tells clients (metadata URL, scopes).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use jsonwebtoken::Algorithm;
 
 use crate::{
-    AuthError, Challenge, JwtVerifier, KeySource, Principal, ProtectedResourceMetadata,
+    AuthError, Challenge, TokenError, JwtVerifier, KeySource, Principal, ProtectedResourceMetadata,
     VerifierSettings, keys::KeyError, verifier::ALLOWED_ALGORITHMS,
 };
 
@@ -28,6 +28,14 @@ pub struct ResourceServerConfig {
     pub tenant_claim: String,
     pub min_key_refresh_interval: Duration,
     pub resource_name: Option<String>,
+    /// Consulted after a token verifies, for issuers that can revoke JWTs before they expire.
+    pub revocation: Option<Arc<dyn RevocationCheck>>,
+}
+
+/// Tells whether a verified token has been revoked (RFC 7009) by its issuer. Called on every
+/// request, so implementations answer from memory.
+pub trait RevocationCheck: Send + Sync + std::fmt::Debug {
+    fn is_revoked(&self, claims: &serde_json::Map<String, serde_json::Value>) -> bool;
 }
 
 impl ResourceServerConfig {
@@ -43,6 +51,7 @@ impl ResourceServerConfig {
             tenant_claim: "org_id".into(),
             min_key_refresh_interval: Duration::from_secs(5),
             resource_name: None,
+            revocation: None,
         }
     }
 }
@@ -51,6 +60,7 @@ impl ResourceServerConfig {
 /// challenges. Share it behind an `Arc`.
 pub struct ResourceServer {
     verifier: JwtVerifier,
+    revocation: Option<Arc<dyn RevocationCheck>>,
     metadata: ProtectedResourceMetadata,
     metadata_url: String,
     metadata_path: String,
@@ -99,6 +109,7 @@ impl ResourceServer {
         };
         Ok(Self {
             verifier,
+            revocation: config.revocation.clone(),
             metadata,
             metadata_url,
             metadata_path,
@@ -124,7 +135,13 @@ impl ResourceServer {
     }
 
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        self.verifier.verify(token).await
+        let principal = self.verifier.verify(token).await?;
+        if let Some(check) = &self.revocation
+            && check.is_revoked(&principal.claims)
+        {
+            return Err(TokenError::Revoked.into());
+        }
+        Ok(principal)
     }
 
     /// The challenge for `error`, pointing at the metadata. 401s carry the supported scopes so

@@ -63,6 +63,9 @@ pub struct AccessClaims<'a> {
     pub exp: u64,
     pub iat: u64,
     pub jti: String,
+    /// The grant the token was issued under (revoking the grant revokes the token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub org_id: Option<&'a str>,
 }
@@ -71,26 +74,33 @@ impl LocalSigner {
     /// Loads `<dir>/signing-key.pem`, generating it (mode 0600) on first use.
     pub fn load_or_generate(dir: &Path) -> Result<Self, SigningError> {
         let path = dir.join(KEY_FILE);
-        let fail = |reason: String| SigningError::Key {
-            path: path.display().to_string(),
-            reason,
-        };
-        let der = if path.exists() {
-            let text = std::fs::read(&path).map_err(|e| fail(e.to_string()))?;
-            let block = pem::parse(text).map_err(|e| fail(format!("not PEM: {e}")))?;
-            block.into_contents()
+        if path.exists() {
+            Self::load(&path)
         } else {
-            std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-            let doc = EcdsaKeyPair::generate_pkcs8(
-                &ECDSA_P256_SHA256_FIXED_SIGNING,
-                &SystemRandom::new(),
-            )
-            .map_err(|_| fail("key generation failed".into()))?;
-            let der = doc.as_ref().to_vec();
-            let text = pem::encode(&pem::Pem::new("PRIVATE KEY", der.clone()));
-            write_private(&path, text.as_bytes()).map_err(|e| fail(e.to_string()))?;
-            der
-        };
+            std::fs::create_dir_all(dir).map_err(|e| key_error(&path, e.to_string()))?;
+            Self::generate(&path)
+        }
+    }
+
+    /// Loads a PKCS#8 P-256 key from a PEM file.
+    pub fn load(path: &Path) -> Result<Self, SigningError> {
+        let text = std::fs::read(path).map_err(|e| key_error(path, e.to_string()))?;
+        let block = pem::parse(text).map_err(|e| key_error(path, format!("not PEM: {e}")))?;
+        Self::from_der(block.into_contents(), path)
+    }
+
+    /// Generates a new key into `path` (which must not exist), mode 0600.
+    pub fn generate(path: &Path) -> Result<Self, SigningError> {
+        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+            .map_err(|_| key_error(path, "key generation failed".into()))?;
+        let der = doc.as_ref().to_vec();
+        let text = pem::encode(&pem::Pem::new("PRIVATE KEY", der.clone()));
+        write_private(path, text.as_bytes()).map_err(|e| key_error(path, e.to_string()))?;
+        Self::from_der(der, path)
+    }
+
+    fn from_der(der: Vec<u8>, path: &Path) -> Result<Self, SigningError> {
+        let fail = |reason: String| key_error(path, reason);
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
             .map_err(|_| fail("not a PKCS#8 P-256 private key".into()))?;
         let point = pair.public_key().as_ref();
@@ -119,12 +129,22 @@ impl LocalSigner {
         Ok(Self {
             encoding: EncodingKey::from_ec_der(&der),
             jwk,
-            path,
+            path: path.to_owned(),
         })
     }
 
     pub fn kid(&self) -> &str {
         self.jwk.common.key_id.as_deref().unwrap_or_default()
+    }
+
+    /// The public key as a JWK.
+    pub fn jwk(&self) -> &Jwk {
+        &self.jwk
+    }
+
+    /// The file the key was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The public key as a JWKS document.
@@ -157,6 +177,7 @@ impl LocalSigner {
             iat: now,
             exp: now + claims.ttl.as_secs(),
             jti: uuid::Uuid::new_v4().to_string(),
+            sid: claims.grant_id,
             org_id: claims.tenant,
         };
         jsonwebtoken::encode(&header, &body, &self.encoding)
@@ -173,7 +194,16 @@ pub struct MintRequest<'a> {
     pub client_id: &'a str,
     pub scope: &'a str,
     pub tenant: Option<&'a str>,
+    /// Grant id, written as `sid`.
+    pub grant_id: Option<&'a str>,
     pub ttl: Duration,
+}
+
+fn key_error(path: &Path, reason: String) -> SigningError {
+    SigningError::Key {
+        path: path.display().to_string(),
+        reason,
+    }
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
@@ -215,6 +245,7 @@ mod tests {
                 client_id: "cli",
                 scope: "tasks:read",
                 tenant: None,
+                grant_id: None,
                 ttl: Duration::from_secs(60),
             })
             .unwrap();

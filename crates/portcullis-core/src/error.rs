@@ -24,6 +24,9 @@ pub enum StoreError {
     /// The row does not exist for this actor (it may exist for someone else; we do not say).
     #[error("{entity} {id} not found")]
     NotFound { entity: &'static str, id: String },
+    /// A row with this unique name or id already exists.
+    #[error("{entity} {id} already exists")]
+    Conflict { entity: &'static str, id: String },
     #[error(transparent)]
     Invalid(#[from] ValidationError),
     #[error("database error: {0}")]

@@ -9,9 +9,10 @@ mod actor;
 mod db;
 mod error;
 mod fields;
+pub mod oauth;
 mod store;
 mod task;
-mod timestamp;
+pub mod timestamp;
 mod workspace;
 
 pub use actor::{Actor, TenantId};

@@ -3,6 +3,21 @@
 
 use chrono::{SecondsFormat, Utc};
 
-pub(crate) fn now() -> String {
+pub fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The timestamp `after` from now, in the stored format.
+pub fn in_future(after: std::time::Duration) -> String {
+    let after = chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+    Utc::now()
+        .checked_add_signed(after)
+        .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC)
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The timestamp `before` ago, in the stored format.
+pub fn in_past(before: std::time::Duration) -> String {
+    let before = chrono::Duration::from_std(before).unwrap_or(chrono::Duration::zero());
+    (Utc::now() - before).to_rfc3339_opts(SecondsFormat::Millis, true)
 }

@@ -63,6 +63,10 @@ impl From<StoreError> for ToolError {
                     ],
                 }
             }
+            StoreError::Conflict { entity, id } => Self::validation(
+                format!("{entity} {id} already exists"),
+                "choose another name".into(),
+            ),
             StoreError::Invalid(v) => Self::validation(
                 v.to_string(),
                 format!("fix the {} argument and call again", v.field),

@@ -27,6 +27,7 @@ pub async fn mint(args: MintArgs) -> anyhow::Result<()> {
         client_id: &args.client_id,
         scope: &args.scope,
         tenant: args.tenant.as_deref(),
+        grant_id: None,
         ttl: Duration::from_secs(args.ttl),
     })?;
     println!("{token}");

@@ -30,6 +30,7 @@ pub(crate) enum Param<'a> {
 pub(crate) trait Columns {
     fn text(&self, index: usize) -> Result<String, StoreError>;
     fn opt_text(&self, index: usize) -> Result<Option<String>, StoreError>;
+    fn int(&self, index: usize) -> Result<i64, StoreError>;
 }
 
 /// Turns a row into a domain value.

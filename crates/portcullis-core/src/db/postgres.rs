@@ -23,6 +23,10 @@ impl Columns for PgRow {
     fn opt_text(&self, index: usize) -> Result<Option<String>, StoreError> {
         Ok(self.try_get(index)?)
     }
+
+    fn int(&self, index: usize) -> Result<i64, StoreError> {
+        Ok(self.try_get(index)?)
+    }
 }
 
 fn bind<'q>(

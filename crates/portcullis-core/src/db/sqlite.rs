@@ -69,6 +69,10 @@ impl Columns for Row<'_> {
     fn opt_text(&self, index: usize) -> Result<Option<String>, StoreError> {
         Ok(self.get(index)?)
     }
+
+    fn int(&self, index: usize) -> Result<i64, StoreError> {
+        Ok(self.get(index)?)
+    }
 }
 
 /// The file a `sqlite:` URL names (`sqlite://path`, `sqlite:path`, query parameters ignored).

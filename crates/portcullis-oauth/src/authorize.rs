@@ -1,0 +1,460 @@
+//! The authorization endpoint (OAuth 2.1 §4.1) and its pages.
+//!
+//! `GET /authorize` checks the client and redirect URI first: a request that fails there is
+//! shown an error page and never redirected (the redirect target is not trusted yet). Every
+//! later problem goes back to the client's redirect URI with `error`, `state` and `iss`
+//! (RFC 9207). A valid request is stored (so any replica can continue it), bound to this
+//! browser by a cookie, and the login form is shown; then the consent form; the decision
+//! returns `code`, `state` and `iss` with a 303 (never 307, which would repost the password).
+//!
+//! CSRF: each form carries a token derived from the browser cookie and the request id, and the
+//! request remembers the cookie's hash. A form posted from another site lacks the SameSite
+//! cookie; a form for another browser's request fails the hash check.
+
+use std::sync::Arc;
+
+use axum::{
+    body::Bytes,
+    extract::{Query, RawQuery, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use portcullis_core::{oauth::PendingAuthorization, timestamp};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use crate::{
+    AuthorizationServer, Client, ErrorCode, OAuthError,
+    client::AUTHORIZATION_CODE,
+    pages::{self, RequestView},
+    params::Params,
+    password::Password,
+    scope::Scopes,
+    secret::{self, Secret},
+};
+
+const COOKIE: &str = "portcullis_browser";
+
+/// An error to return to the client through its redirect URI.
+struct RedirectError<'a> {
+    redirect_uri: &'a str,
+    state: Option<&'a str>,
+    error: OAuthError,
+}
+
+impl AuthorizationServer {
+    /// `redirect_uri` with `params` and `iss` appended to its query.
+    fn redirect_with(&self, redirect_uri: &str, params: &[(&str, &str)]) -> Response {
+        let Ok(mut url) = url::Url::parse(redirect_uri) else {
+            return pages::error(StatusCode::BAD_REQUEST, "the redirect URI is not valid");
+        };
+        {
+            let mut query = url.query_pairs_mut();
+            for (k, v) in params {
+                query.append_pair(k, v);
+            }
+            query.append_pair("iss", &self.config.issuer);
+        }
+        let mut response = Redirect::to(url.as_str()).into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+
+    fn redirect_error(&self, e: RedirectError<'_>) -> Response {
+        let mut params = vec![
+            ("error", e.error.code.as_str()),
+            ("error_description", e.error.description.as_str()),
+        ];
+        if let Some(state) = e.state {
+            params.push(("state", state));
+        }
+        self.redirect_with(e.redirect_uri, &params)
+    }
+
+    fn view<'a>(&self, request: &'a PendingAuthorization, client: &'a Client, csrf: &'a str) -> RequestView<'a> {
+        RequestView {
+            request_id: &request.id,
+            csrf,
+            client_name: &client.name,
+            client_id: &client.id,
+            client_note: client.kind.describe(),
+            redirect_uri: &request.redirect_uri,
+            scopes: request.scope.split(' ').filter(|s| !s.is_empty()).collect(),
+        }
+    }
+}
+
+/// The form token for `request_id` in the browser holding `cookie`.
+fn csrf_token(cookie: &str, request_id: &str) -> String {
+    secret::digest(&format!("csrf:{cookie}:{request_id}"))
+}
+
+fn browser_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == COOKIE && value.starts_with("pcb_") && value.len() < 100)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// `GET /authorize`.
+pub async fn start(
+    State(server): State<Arc<AuthorizationServer>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = match Params::parse(query.unwrap_or_default().as_bytes()) {
+        Ok(p) => p,
+        Err(e) => return pages::error(StatusCode::BAD_REQUEST, &e.description),
+    };
+    let Some(client_id) = params.get("client_id") else {
+        return pages::error(StatusCode::BAD_REQUEST, "the request names no client (client_id is missing)");
+    };
+    let client = match server.clients.find(client_id).await {
+        Ok(c) => c,
+        Err(reason) => return pages::error(StatusCode::BAD_REQUEST, &reason),
+    };
+    let redirect_uri = match client.redirect_uri(params.get("redirect_uri")) {
+        Ok(uri) => uri,
+        Err(reason) => return pages::error(StatusCode::BAD_REQUEST, &reason),
+    };
+    let state = params.get("state");
+    let fail = |error: OAuthError| {
+        server.redirect_error(RedirectError {
+            redirect_uri: &redirect_uri,
+            state,
+            error,
+        })
+    };
+    let checked = (|| {
+        if !client.allows_grant(AUTHORIZATION_CODE) {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "this client is not registered for the authorization_code grant",
+            ));
+        }
+        match params.get("response_type") {
+            Some("code") => {}
+            Some(other) => {
+                return Err(OAuthError::new(
+                    ErrorCode::UnsupportedResponseType,
+                    format!("response_type {other:?} is not supported; use code"),
+                ));
+            }
+            None => return Err(OAuthError::invalid_request("response_type is required (use code)")),
+        }
+        let challenge = params.get("code_challenge").ok_or_else(|| {
+            OAuthError::invalid_request("PKCE is required: send code_challenge and code_challenge_method=S256")
+        })?;
+        match params.get("code_challenge_method") {
+            Some("S256") => {}
+            Some(other) => {
+                return Err(OAuthError::invalid_request(format!(
+                    "code_challenge_method {other:?} is not supported; use S256"
+                )));
+            }
+            None => {
+                return Err(OAuthError::invalid_request(
+                    "code_challenge_method is required and must be S256 (plain is not accepted)",
+                ));
+            }
+        }
+        if !secret::is_valid_challenge(challenge) {
+            return Err(OAuthError::invalid_request(
+                "code_challenge must be the base64url SHA-256 of the verifier (43 characters)",
+            ));
+        }
+        let scopes = Scopes::negotiate(params.get("scope"), &server.config.scopes_supported, &client.allowed_scopes)?;
+        let resource = server.check_resource(params.get("resource"))?;
+        Ok((challenge.to_owned(), scopes, resource))
+    })();
+    let (challenge, scopes, resource) = match checked {
+        Ok(v) => v,
+        Err(e) => return fail(e),
+    };
+
+    let (cookie, new_cookie) = match browser_cookie(&headers) {
+        Some(c) => (c, false),
+        None => (Secret::generate("pcb_").expose().to_owned(), true),
+    };
+    let request = PendingAuthorization {
+        id: Secret::generate("pcq_").expose().to_owned(),
+        browser_hash: secret::digest(&cookie),
+        client_id: client.id.clone(),
+        redirect_uri: redirect_uri.clone(),
+        scope: scopes.as_string(),
+        state: state.map(str::to_owned),
+        code_challenge: challenge,
+        resource,
+        account_id: None,
+        expires_at: timestamp::in_future(server.config.request_ttl),
+    };
+    if let Err(e) = server.store.insert_authorization_request(&request).await {
+        return fail(OAuthError::server_error(&e));
+    }
+    let csrf = csrf_token(&cookie, &request.id);
+    let mut response = pages::login(&server.view(&request, &client, &csrf), None, StatusCode::OK);
+    if new_cookie {
+        let secure = if server.config.secure_cookies { "; Secure" } else { "" };
+        let value = format!("{COOKIE}={cookie}; Path=/authorize; HttpOnly; SameSite=Lax{secure}");
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(header::SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+/// A pending request that this browser may act on, with its client.
+struct Verified {
+    request: PendingAuthorization,
+    client: Client,
+    csrf: String,
+}
+
+async fn verify_request(
+    server: &AuthorizationServer,
+    headers: &HeaderMap,
+    request_id: Option<&str>,
+    csrf: Option<&str>,
+) -> Result<Verified, Response> {
+    let expired = || {
+        pages::error(
+            StatusCode::BAD_REQUEST,
+            "this sign-in request is unknown or has expired; start again from the application",
+        )
+    };
+    let request_id = request_id.ok_or_else(expired)?;
+    let request = match server.store.authorization_request(request_id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return Err(expired()),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load an authorization request");
+            return Err(pages::error(StatusCode::SERVICE_UNAVAILABLE, "the server cannot continue right now; try again"));
+        }
+    };
+    let forged = || {
+        pages::error(
+            StatusCode::FORBIDDEN,
+            "this form could not be verified as coming from this browser (cookies must be enabled); start again from the application",
+        )
+    };
+    let cookie = browser_cookie(headers).ok_or_else(forged)?;
+    let bound: bool = secret::digest(&cookie).as_bytes().ct_eq(request.browser_hash.as_bytes()).into();
+    let expected = csrf_token(&cookie, &request.id);
+    let token_ok = match csrf {
+        Some(csrf) => expected.as_bytes().ct_eq(csrf.as_bytes()).into(),
+        // The consent page is a GET after the login's redirect: the cookie binding suffices.
+        None => true,
+    };
+    if !bound || !token_ok {
+        return Err(forged());
+    }
+    let client = server
+        .clients
+        .find(&request.client_id)
+        .await
+        .map_err(|reason| pages::error(StatusCode::BAD_REQUEST, &reason))?;
+    Ok(Verified {
+        request,
+        client,
+        csrf: expected,
+    })
+}
+
+/// `POST /authorize/login`: `username`, `password`, `request`, `csrf`.
+pub async fn login(State(server): State<Arc<AuthorizationServer>>, headers: HeaderMap, body: Bytes) -> Response {
+    let params = match Params::parse(&body) {
+        Ok(p) => p,
+        Err(e) => return pages::error(StatusCode::BAD_REQUEST, &e.description),
+    };
+    let v = match verify_request(&server, &headers, params.get("request"), Some(params.get("csrf").unwrap_or_default())).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let view = server.view(&v.request, &v.client, &v.csrf);
+    let (Some(username), Some(password)) = (params.get("username"), params.get("password")) else {
+        return pages::login(&view, Some("Enter your username and password."), StatusCode::BAD_REQUEST);
+    };
+    match server.check_password(username, password).await {
+        Ok(account_id) => {
+            if let Err(e) = server.store.set_request_account(&v.request.id, &account_id).await {
+                tracing::error!(error = %e, "cannot record the login");
+                return pages::error(StatusCode::SERVICE_UNAVAILABLE, "the server cannot continue right now; try again");
+            }
+            let target = format!("/authorize/consent?request={}", v.request.id);
+            Redirect::to(&target).into_response()
+        }
+        Err(LoginRefused::Wrong) => {
+            pages::login(&view, Some("Wrong username or password."), StatusCode::UNAUTHORIZED)
+        }
+        Err(LoginRefused::Locked(secs)) => pages::login(
+            &view,
+            Some(&format!("Too many failed sign-ins for this account. Try again in {secs} seconds.")),
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        Err(LoginRefused::Unavailable) => {
+            pages::error(StatusCode::SERVICE_UNAVAILABLE, "the server cannot check passwords right now; try again")
+        }
+    }
+}
+
+enum LoginRefused {
+    Wrong,
+    Locked(i64),
+    Unavailable,
+}
+
+impl AuthorizationServer {
+    /// Checks a password; counts failures and locks the account for a growing time after
+    /// `max_failed_logins` in a row. Unknown users cost the same argon2 work as known ones.
+    async fn check_password(&self, username: &str, password: &str) -> Result<String, LoginRefused> {
+        let login = self.store.account_login(username).await.map_err(|e| {
+            tracing::error!(error = %e, "account lookup failed");
+            LoginRefused::Unavailable
+        })?;
+        if let Some(until) = login.as_ref().and_then(|l| l.locked_until.as_deref()) {
+            let left = chrono::DateTime::parse_from_rfc3339(until)
+                .map(|t| (t.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds())
+                .unwrap_or(0);
+            if left > 0 {
+                tracing::info!(username, "login refused: account temporarily locked");
+                return Err(LoginRefused::Locked(left));
+            }
+        }
+        let ok = Password::submitted(password.to_owned())
+            .verify(login.as_ref().map(|l| l.password_hash.clone()))
+            .await;
+        let Some(login) = login else {
+            tracing::info!("login failed: unknown username");
+            return Err(LoginRefused::Wrong);
+        };
+        if ok {
+            let _ = self.store.record_login_success(&login.account.id).await;
+            tracing::info!(username, "login succeeded");
+            return Ok(login.account.id);
+        }
+        let failures = login.failed_logins + 1;
+        let max = i64::from(self.config.max_failed_logins);
+        let locked_until = (failures >= max).then(|| {
+            let exponent = (failures - max).min(5) as u32;
+            let secs = (30u64 << exponent).min(900);
+            timestamp::in_future(std::time::Duration::from_secs(secs))
+        });
+        if let Err(e) = self.store.record_login_failure(&login.account.id, locked_until.as_deref()).await {
+            tracing::error!(error = %e, "cannot record a failed login");
+        }
+        tracing::info!(username, failures, locked = locked_until.is_some(), "login failed: wrong password");
+        Err(LoginRefused::Wrong)
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ConsentQuery {
+    request: Option<String>,
+}
+
+/// `GET /authorize/consent?request=…`: after a successful login.
+pub async fn show_consent(
+    State(server): State<Arc<AuthorizationServer>>,
+    headers: HeaderMap,
+    Query(q): Query<ConsentQuery>,
+) -> Response {
+    let v = match verify_request(&server, &headers, q.request.as_deref(), None).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let Some(account_id) = v.request.account_id.as_deref() else {
+        return pages::login(&server.view(&v.request, &v.client, &v.csrf), None, StatusCode::OK);
+    };
+    let username = match server.store.account(account_id).await {
+        Ok(Some(a)) => a.username,
+        _ => return pages::error(StatusCode::BAD_REQUEST, "the signed-in account no longer exists; start again"),
+    };
+    pages::consent(&server.view(&v.request, &v.client, &v.csrf), &username)
+}
+
+/// `POST /authorize/consent`: `approve` or `deny`, `request`, `csrf`.
+pub async fn decide(State(server): State<Arc<AuthorizationServer>>, headers: HeaderMap, body: Bytes) -> Response {
+    let params = match Params::parse(&body) {
+        Ok(p) => p,
+        Err(e) => return pages::error(StatusCode::BAD_REQUEST, &e.description),
+    };
+    let v = match verify_request(&server, &headers, params.get("request"), Some(params.get("csrf").unwrap_or_default())).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let Some(account_id) = v.request.account_id.clone() else {
+        return pages::error(StatusCode::BAD_REQUEST, "sign in before deciding; start again from the application");
+    };
+    let approve = match (params.get("approve"), params.get("deny")) {
+        (Some(_), None) => true,
+        (None, Some(_)) => false,
+        _ => return pages::error(StatusCode::BAD_REQUEST, "choose Approve or Deny"),
+    };
+    // Exactly one decision per request, even if the form is posted twice.
+    match server.store.finish_authorization_request(&v.request.id).await {
+        Ok(true) => {}
+        Ok(false) => return pages::error(StatusCode::BAD_REQUEST, "this request was already decided; start again from the application"),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot finish an authorization request");
+            return pages::error(StatusCode::SERVICE_UNAVAILABLE, "the server cannot continue right now; try again");
+        }
+    }
+    let request = &v.request;
+    let state = request.state.as_deref();
+    if !approve {
+        tracing::info!(client = %request.client_id, "authorization denied by the user");
+        return server.redirect_error(RedirectError {
+            redirect_uri: &request.redirect_uri,
+            state,
+            error: OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"),
+        });
+    }
+    match server.issue_code(request, &account_id).await {
+        Ok(code) => {
+            let mut params = vec![("code", code.expose())];
+            if let Some(state) = state {
+                params.push(("state", state));
+            }
+            tracing::info!(client = %request.client_id, "authorization approved; code issued");
+            server.redirect_with(&request.redirect_uri, &params)
+        }
+        Err(error) => server.redirect_error(RedirectError {
+            redirect_uri: &request.redirect_uri,
+            state,
+            error,
+        }),
+    }
+}
+
+impl AuthorizationServer {
+    async fn issue_code(&self, request: &PendingAuthorization, account_id: &str) -> Result<Secret, OAuthError> {
+        let account = self
+            .store
+            .account(account_id)
+            .await?
+            .ok_or_else(|| OAuthError::new(ErrorCode::AccessDenied, "the account no longer exists"))?;
+        let code = Secret::generate("pca_");
+        self.store
+            .insert_code(&portcullis_core::oauth::StoredCode {
+                code_hash: code.digest(),
+                grant_id: uuid::Uuid::now_v7().hyphenated().to_string(),
+                client_id: request.client_id.clone(),
+                redirect_uri: request.redirect_uri.clone(),
+                code_challenge: request.code_challenge.clone(),
+                scope: request.scope.clone(),
+                resource: request.resource.clone(),
+                subject: account.id,
+                tenant: account.tenant,
+                expires_at: timestamp::in_future(self.config.code_ttl),
+                used_at: None,
+            })
+            .await?;
+        Ok(code)
+    }
+}

@@ -1,0 +1,241 @@
+//! The authorization server's signing keys, on disk in the data directory:
+//! `keys/signing-key.pem` signs; `keys/retired/<unix-time>-<kid>.pem` are keys rotated out,
+//! still published in the JWKS until every token they signed has expired.
+//!
+//! `portcullis keys rotate` changes the files; running servers notice within a second or two
+//! (or at once when a token names a key id they do not hold), so rotation needs no restart.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, RwLock},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use jsonwebtoken::jwk::JwkSet;
+use portcullis_auth::{
+    KeyProvider, KeySet,
+    signing::{LocalSigner, SigningError},
+};
+
+const CURRENT: &str = "signing-key.pem";
+const NEXT: &str = "next-signing-key.pem";
+const RETIRED: &str = "retired";
+/// Least time between looks at the directory.
+const CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+struct Keys {
+    signer: Arc<LocalSigner>,
+    jwks: JwkSet,
+    key_set: KeySet,
+    stamp: Option<SystemTime>,
+    loaded_at: Instant,
+}
+
+/// The signing key plus the retired keys still published.
+pub struct KeyRing {
+    dir: PathBuf,
+    /// How long a retired key stays published: the longest access-token lifetime plus leeway.
+    retention: Duration,
+    keys: RwLock<Arc<Keys>>,
+    last_check: Mutex<Instant>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("dir", &self.dir)
+            .field("kid", &self.signer().kid())
+            .finish()
+    }
+}
+
+/// What `rotate` did.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    pub retired_kid: String,
+    pub new_kid: String,
+    pub pruned: usize,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+fn stamp(dir: &Path) -> Option<SystemTime> {
+    std::fs::metadata(dir.join(CURRENT))
+        .and_then(|m| m.modified())
+        .ok()
+}
+
+/// Retired key files with their retirement time.
+fn retired_files(dir: &Path) -> Vec<(u64, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir.join(RETIRED)) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let time = name.split_once('-')?.0.parse().ok()?;
+            name.ends_with(".pem").then(|| (time, e.path()))
+        })
+        .collect()
+}
+
+/// A key retired at `retired_at` can no longer have live tokens after `retention`.
+fn aged_out(retired_at: u64, retention: Duration) -> bool {
+    retired_at.saturating_add(retention.as_secs()) <= unix_now()
+}
+
+fn load(dir: &Path, retention: Duration, generate: bool) -> Result<Keys, SigningError> {
+    let signer = if generate {
+        LocalSigner::load_or_generate(dir)?
+    } else {
+        LocalSigner::load(&dir.join(CURRENT))?
+    };
+    let mut jwks = signer.jwks();
+    for (retired_at, path) in retired_files(dir) {
+        if aged_out(retired_at, retention) {
+            continue;
+        }
+        match LocalSigner::load(&path) {
+            Ok(old) if old.kid() != signer.kid() => jwks.keys.push(old.jwk().clone()),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "skipping an unreadable retired signing key"),
+        }
+    }
+    Ok(Keys {
+        key_set: KeySet::from_jwks(&jwks),
+        signer: Arc::new(signer),
+        jwks,
+        stamp: stamp(dir),
+        loaded_at: Instant::now(),
+    })
+}
+
+impl KeyRing {
+    /// Opens the ring in `dir`, generating the first key if there is none.
+    pub fn open(dir: &Path, retention: Duration) -> Result<Self, SigningError> {
+        let keys = load(dir, retention, true)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            retention,
+            keys: RwLock::new(Arc::new(keys)),
+            last_check: Mutex::new(Instant::now()),
+        })
+    }
+
+    fn snapshot(&self) -> Arc<Keys> {
+        self.maybe_reload();
+        self.keys.read().expect("key ring poisoned").clone()
+    }
+
+    fn maybe_reload(&self) {
+        {
+            let mut last = self.last_check.lock().expect("key ring poisoned");
+            if last.elapsed() < CHECK_INTERVAL {
+                return;
+            }
+            *last = Instant::now();
+        }
+        let (current, loaded_at) = {
+            let keys = self.keys.read().expect("key ring poisoned");
+            (keys.stamp, keys.loaded_at)
+        };
+        let on_disk = stamp(&self.dir);
+        // Retired keys age out of the JWKS even when nothing changed on disk, so reload when
+        // the file changed or at least once a minute.
+        let stale = current != on_disk;
+        let periodic = loaded_at.elapsed() >= Duration::from_secs(60);
+        if !(stale || periodic) || on_disk.is_none() {
+            return;
+        }
+        match load(&self.dir, self.retention, false) {
+            Ok(keys) => {
+                if stale {
+                    tracing::info!(kid = keys.signer.kid(), "signing key changed on disk; reloaded");
+                }
+                *self.keys.write().expect("key ring poisoned") = Arc::new(keys);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot reload the signing keys; keeping the loaded ones"),
+        }
+    }
+
+    /// The key that signs new tokens.
+    pub fn signer(&self) -> Arc<LocalSigner> {
+        self.snapshot().signer.clone()
+    }
+
+    /// The published keys (RFC 7517): the signing key and retired keys still in use.
+    pub fn jwks(&self) -> JwkSet {
+        self.snapshot().jwks.clone()
+    }
+
+    /// Retires the signing key and makes a new one. Retired keys older than `retention` are
+    /// deleted. Safe while servers run: they keep the old key until the new one is in place.
+    pub fn rotate(dir: &Path, retention: Duration) -> Result<Rotation, SigningError> {
+        let old = LocalSigner::load_or_generate(dir)?;
+        let retired_dir = dir.join(RETIRED);
+        let io = |e: std::io::Error| SigningError::Key {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        };
+        std::fs::create_dir_all(&retired_dir).map_err(io)?;
+        let next_path = dir.join(NEXT);
+        // A leftover from an interrupted rotation was never used to sign: start over.
+        let _ = std::fs::remove_file(&next_path);
+        let new = LocalSigner::generate(&next_path)?;
+        let retired_path = retired_dir.join(format!("{}-{}.pem", unix_now(), old.kid()));
+        std::fs::rename(dir.join(CURRENT), &retired_path).map_err(io)?;
+        std::fs::rename(&next_path, dir.join(CURRENT)).map_err(io)?;
+        let mut pruned = 0;
+        for (retired_at, path) in retired_files(dir) {
+            if aged_out(retired_at, retention) && std::fs::remove_file(path).is_ok() {
+                pruned += 1;
+            }
+        }
+        Ok(Rotation {
+            retired_kid: old.kid().to_owned(),
+            new_kid: new.kid().to_owned(),
+            pruned,
+        })
+    }
+}
+
+impl KeyProvider for KeyRing {
+    fn keys(&self) -> KeySet {
+        self.snapshot().key_set.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_keeps_the_old_key_published_until_retention_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = KeyRing::open(dir.path(), Duration::from_secs(3600)).unwrap();
+        let first = ring.signer().kid().to_owned();
+        let rotation = KeyRing::rotate(dir.path(), Duration::from_secs(3600)).unwrap();
+        assert_eq!(rotation.retired_kid, first);
+        // A new ring (another replica, or a restart) signs with the new key, publishes both.
+        let reopened = KeyRing::open(dir.path(), Duration::from_secs(3600)).unwrap();
+        assert_eq!(reopened.signer().kid(), rotation.new_kid);
+        let kids: Vec<_> = reopened
+            .jwks()
+            .keys
+            .iter()
+            .map(|k| k.common.key_id.clone().unwrap())
+            .collect();
+        assert_eq!(kids, vec![rotation.new_kid.clone(), first.clone()]);
+        // With no retention the retired key is neither published nor kept.
+        let again = KeyRing::rotate(dir.path(), Duration::ZERO).unwrap();
+        assert_eq!(again.pruned, 2);
+        let short = KeyRing::open(dir.path(), Duration::ZERO).unwrap();
+        assert_eq!(short.jwks().keys.len(), 1);
+    }
+}

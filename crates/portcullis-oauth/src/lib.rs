@@ -1,0 +1,241 @@
+//! The built-in OAuth 2.1 authorization server of Portcullis.
+//!
+//! What MCP clients need to log a user in to a Portcullis server with no external identity
+//! provider (MCP specification 2026-07-28, "Authorization", and the RFCs it names):
+//! - metadata: RFC 8414 and OpenID Connect Discovery documents, JWKS ([`metadata`]);
+//! - clients: configured, operator-registered, Client ID Metadata Documents
+//!   ([`metadata_document`]) and RFC 7591 dynamic registration ([`registration`]);
+//! - authorization code with PKCE S256 only, login and consent pages, `iss` in every
+//!   authorization response (RFC 9207), RFC 8707 resource indicators ([`authorize`]);
+//! - the token endpoint: code exchange with replay detection, rotating refresh tokens with
+//!   reuse detection, client credentials ([`token`]); RFC 7009 revocation and RFC 7662
+//!   introspection ([`revocation`]).
+//!
+//! Access tokens are RFC 9068 JWTs signed by the [`keyring::KeyRing`]; each names its grant in
+//! `sid` so revoking the grant revokes the token ([`revoked_grants`]).
+
+pub mod authorize;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod keyring;
+pub mod metadata;
+pub mod metadata_document;
+pub mod pages;
+pub mod params;
+pub mod password;
+pub mod redirect_uri;
+pub mod registration;
+pub mod revocation;
+pub mod revoked_grants;
+pub mod scope;
+pub mod secret;
+pub mod token;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    extract::Request,
+    http::{HeaderValue, Method, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use portcullis_auth::{JwtVerifier, KeySource, VerifierSettings};
+use portcullis_core::oauth::OAuthStore;
+
+pub use client::{Client, ClientKind, ClientRegistry};
+pub use config::{AuthorizationServerConfig, ConfiguredClient};
+pub use error::{ErrorCode, OAuthError};
+pub use keyring::KeyRing;
+pub use password::Password;
+pub use revoked_grants::RevokedGrants;
+pub use secret::Secret;
+
+/// The authorization server. Build it once, share it behind an `Arc`.
+pub struct AuthorizationServer {
+    pub(crate) config: AuthorizationServerConfig,
+    pub(crate) store: OAuthStore,
+    pub(crate) keys: Arc<KeyRing>,
+    pub(crate) clients: ClientRegistry,
+    pub(crate) revoked: Arc<RevokedGrants>,
+    /// Verifies this server's own access tokens (revocation, introspection).
+    pub(crate) verifier: JwtVerifier,
+}
+
+impl std::fmt::Debug for AuthorizationServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizationServer")
+            .field("issuer", &self.config.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthorizationServer {
+    pub async fn new(
+        config: AuthorizationServerConfig,
+        store: OAuthStore,
+        keys: Arc<KeyRing>,
+    ) -> Result<Self, portcullis_core::StoreError> {
+        let clients = ClientRegistry::new(
+            config.clients.clone(),
+            store.clone(),
+            metadata_document::MetadataDocuments::new(config.development),
+        );
+        let revoked = Arc::new(RevokedGrants::default());
+        revoked.reload(&store).await?;
+        let settings = VerifierSettings {
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            leeway: Duration::from_secs(0),
+            algorithms: vec![jsonwebtoken::Algorithm::ES256],
+            tenant_claim: "org_id".into(),
+            min_key_refresh_interval: Duration::from_secs(1),
+        };
+        let verifier = JwtVerifier::new(
+            settings,
+            &KeySource::Provider(keys.clone()),
+            reqwest::Client::new(),
+        )
+        .await
+        .map_err(|e| portcullis_core::StoreError::Database(Box::new(e)))?;
+        Ok(Self {
+            config,
+            store,
+            keys,
+            clients,
+            revoked,
+            verifier,
+        })
+    }
+
+    pub fn config(&self) -> &AuthorizationServerConfig {
+        &self.config
+    }
+
+    /// The check a resource server trusting this issuer runs on every token.
+    pub fn revocations(&self) -> Arc<RevokedGrants> {
+        self.revoked.clone()
+    }
+
+    pub fn keys(&self) -> Arc<KeyRing> {
+        self.keys.clone()
+    }
+
+    /// Polls for revocations made by other replicas and purges expired rows, until the
+    /// returned task is dropped or aborted.
+    pub fn spawn_maintenance(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let server = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            let mut rounds: u64 = 0;
+            loop {
+                tick.tick().await;
+                rounds += 1;
+                if let Err(e) = server.revoked.sync(&server.store).await {
+                    tracing::warn!(error = %e, "cannot read revocations; will retry");
+                }
+                // Every ten minutes: drop what can no longer be used.
+                if rounds % 300 == 0 {
+                    match server.store.purge_expired(server.config.access_token_ttl).await {
+                        Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired authorization data"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "purging expired authorization data failed"),
+                    }
+                    if let Err(e) = server.revoked.reload(&server.store).await {
+                        tracing::warn!(error = %e, "cannot reload revocations");
+                    }
+                }
+            }
+        })
+    }
+
+    /// Revokes a grant everywhere: in the database and, at once, in this process.
+    pub(crate) async fn revoke_grant(&self, grant_id: &str, reason: &str) -> Result<(), OAuthError> {
+        self.store.revoke_grant(grant_id, reason).await?;
+        self.revoked.insert(grant_id);
+        tracing::info!(grant = grant_id, reason, "grant revoked");
+        Ok(())
+    }
+
+    pub(crate) fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.config.issuer.trim_end_matches('/'))
+    }
+
+    /// RFC 8707: the resource a request names must be the one resource this server issues
+    /// tokens for (scheme and host compared case-insensitively, a trailing slash ignored).
+    pub(crate) fn check_resource(&self, requested: Option<&str>) -> Result<String, OAuthError> {
+        let Some(requested) = requested else {
+            return Ok(self.config.resource.clone());
+        };
+        let normal = |s: &str| {
+            url::Url::parse(s).ok().filter(|u| u.fragment().is_none()).map(|u| {
+                let mut text = u.to_string();
+                if text.ends_with('/') {
+                    text.pop();
+                }
+                text
+            })
+        };
+        match (normal(requested), normal(&self.config.resource)) {
+            (Some(a), Some(b)) if a == b => Ok(self.config.resource.clone()),
+            _ => Err(OAuthError::new(
+                ErrorCode::InvalidTarget,
+                format!(
+                    "this server issues tokens only for the resource {}; got {requested:?}",
+                    self.config.resource
+                ),
+            )),
+        }
+    }
+
+    /// All routes of the authorization server (unauthenticated; each checks what it needs).
+    pub fn router<S: Clone + Send + Sync + 'static>(self: Arc<Self>) -> Router<S> {
+        let api = Router::new()
+            .route("/token", post(token::handle))
+            .route("/revoke", post(revocation::revoke))
+            .route("/introspect", post(revocation::introspect))
+            .route("/jwks.json", get(metadata::jwks));
+        let api = if self.config.dynamic_registration {
+            api.route("/register", post(registration::handle))
+        } else {
+            api
+        };
+        let api = metadata::routes(api, &self.config.issuer).layer(axum::middleware::from_fn(cors));
+        // The authorization endpoint and its pages are for browsers navigating, never for
+        // cross-origin scripts (OAuth 2.1 §3.1): no CORS there.
+        let pages = Router::new()
+            .route("/authorize", get(authorize::start))
+            .route("/authorize/login", post(authorize::login))
+            .route("/authorize/consent", get(authorize::show_consent).post(authorize::decide));
+        api.merge(pages)
+            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+            .with_state(self)
+    }
+}
+
+/// CORS for the endpoints browser-based MCP clients call directly. They carry no cookies, so
+/// any origin may call them; credentials are in the request itself.
+async fn cors(request: Request, next: Next) -> Response {
+    if request.method() == Method::OPTIONS {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let h = response.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type, mcp-protocol-version"),
+        );
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        return response;
+    }
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response
+}

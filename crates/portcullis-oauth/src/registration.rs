@@ -1,0 +1,207 @@
+//! RFC 7591 dynamic client registration at `/register`: deprecated by MCP 2026-07-28 in favour
+//! of metadata documents, still what many clients do. Registered clients are low-assurance:
+//! the consent page says so, names are not trusted, and the number of registrations per hour
+//! is capped server-wide so a script cannot fill the database.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use portcullis_core::{StoreError, oauth::StoredClient, timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    AuthorizationServer, ErrorCode, OAuthError,
+    client::{AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN},
+    redirect_uri,
+    secret::Secret,
+};
+
+const MAX_REDIRECT_URIS: usize = 10;
+const MAX_URI_LEN: usize = 2000;
+const MAX_NAME_LEN: usize = 200;
+
+/// The registration request (RFC 7591 §2). Unknown members are ignored, as §2 requires.
+#[derive(Debug, Deserialize)]
+pub struct RegistrationRequest {
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    pub client_name: Option<String>,
+    pub token_endpoint_auth_method: Option<String>,
+    pub grant_types: Option<Vec<String>>,
+    pub response_types: Option<Vec<String>>,
+    pub scope: Option<String>,
+    pub application_type: Option<String>,
+}
+
+/// What a new client is told (RFC 7591 §3.2.1): every registered value, plus its credentials.
+#[derive(Debug, Serialize)]
+pub struct RegistrationResponse {
+    pub client_id: String,
+    pub client_id_issued_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret_expires_at: Option<i64>,
+    pub client_name: String,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub response_types: Vec<&'static str>,
+    pub token_endpoint_auth_method: String,
+    pub application_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+fn metadata_error(description: impl Into<String>) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidClientMetadata, description)
+}
+
+/// `POST /register`.
+pub async fn handle(State(server): State<Arc<AuthorizationServer>>, body: Bytes) -> Response {
+    let result = async {
+        let request: RegistrationRequest = serde_json::from_slice(&body)
+            .map_err(|e| metadata_error(format!("the body is not a valid client metadata JSON object: {e}")))?;
+        server.register(request).await
+    }
+    .await;
+    match result {
+        Ok(registered) => {
+            let mut response = (StatusCode::CREATED, Json(registered)).into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) if e.code == ErrorCode::TemporarilyUnavailable => {
+            let mut response = e.into_response();
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("600"));
+            response
+        }
+        Err(e) => {
+            tracing::info!(error = e.code.as_str(), description = %e.description, "client registration refused");
+            e.into_response()
+        }
+    }
+}
+
+impl AuthorizationServer {
+    async fn register(&self, request: RegistrationRequest) -> Result<RegistrationResponse, OAuthError> {
+        let application_type = request.application_type.unwrap_or_else(|| "web".into());
+        let native = match application_type.as_str() {
+            "native" => true,
+            "web" => false,
+            other => return Err(metadata_error(format!("application_type {other:?} is not web or native"))),
+        };
+        let auth_method = request
+            .token_endpoint_auth_method
+            .unwrap_or_else(|| "client_secret_basic".into());
+        let confidential = match auth_method.as_str() {
+            "none" => false,
+            "client_secret_basic" | "client_secret_post" => true,
+            other => {
+                return Err(metadata_error(format!(
+                    "token_endpoint_auth_method {other:?} is not supported; use none, client_secret_basic or client_secret_post"
+                )));
+            }
+        };
+        let grant_types = request.grant_types.unwrap_or_else(|| vec![AUTHORIZATION_CODE.into()]);
+        for g in &grant_types {
+            if ![AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS].contains(&g.as_str()) {
+                return Err(metadata_error(format!("grant type {g:?} is not supported")));
+            }
+        }
+        if grant_types.iter().any(|g| g == CLIENT_CREDENTIALS) && !confidential {
+            return Err(metadata_error("client_credentials needs a confidential client (token_endpoint_auth_method client_secret_basic or client_secret_post)"));
+        }
+        if let Some(types) = &request.response_types
+            && types.iter().any(|t| t != "code")
+        {
+            return Err(metadata_error("only the response type code is supported"));
+        }
+        let uses_redirects = grant_types.iter().any(|g| g == AUTHORIZATION_CODE);
+        if uses_redirects && request.redirect_uris.is_empty() {
+            return Err(OAuthError::new(ErrorCode::InvalidRedirectUri, "redirect_uris is required for the authorization_code grant"));
+        }
+        if request.redirect_uris.len() > MAX_REDIRECT_URIS {
+            return Err(OAuthError::new(ErrorCode::InvalidRedirectUri, format!("at most {MAX_REDIRECT_URIS} redirect URIs")));
+        }
+        for uri in &request.redirect_uris {
+            if uri.len() > MAX_URI_LEN {
+                return Err(OAuthError::new(ErrorCode::InvalidRedirectUri, format!("redirect URIs are limited to {MAX_URI_LEN} characters")));
+            }
+            if let Some(problem) = redirect_uri::registration_problem(uri, native) {
+                return Err(OAuthError::new(ErrorCode::InvalidRedirectUri, problem));
+            }
+        }
+        if let Some(scope) = &request.scope {
+            for s in scope.split(' ').filter(|s| !s.is_empty()) {
+                if !self.config.scopes_supported.iter().any(|x| x == s) {
+                    return Err(metadata_error(format!(
+                        "unknown scope {s:?}; this server supports: {}",
+                        self.config.scopes_supported.join(" ")
+                    )));
+                }
+            }
+        }
+        let name = request
+            .client_name
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "Unnamed client".into());
+        if name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+            return Err(metadata_error(format!("client_name must be at most {MAX_NAME_LEN} printable characters")));
+        }
+        let recent = self
+            .store
+            .dynamic_clients_since(&timestamp::in_past(Duration::from_secs(3600)))
+            .await?;
+        if recent >= i64::from(self.config.max_registrations_per_hour) {
+            tracing::warn!(recent, "dynamic client registration limit reached");
+            return Err(OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "too many clients registered in the last hour; try again later",
+            ));
+        }
+        let secret = confidential.then(|| Secret::generate("pcs_"));
+        let now = timestamp::now();
+        let stored = StoredClient {
+            client_id: format!("pcc_{}", uuid::Uuid::new_v4().simple()),
+            secret_hash: secret.as_ref().map(Secret::digest),
+            name: name.clone(),
+            redirect_uris: request.redirect_uris.clone(),
+            grant_types: grant_types.clone(),
+            scope: request.scope.clone(),
+            application_type: application_type.clone(),
+            token_endpoint_auth_method: auth_method.clone(),
+            registered_by: "dynamic".into(),
+            created_at: now,
+        };
+        self.store.insert_client(&stored).await.map_err(|e| match e {
+            StoreError::Conflict { .. } => OAuthError::server_error(&"client id collision"),
+            other => OAuthError::from(other),
+        })?;
+        tracing::info!(client = %stored.client_id, confidential, application_type, "client registered itself");
+        Ok(RegistrationResponse {
+            client_id: stored.client_id,
+            client_id_issued_at: chrono::Utc::now().timestamp(),
+            client_secret_expires_at: secret.as_ref().map(|_| 0),
+            client_secret: secret.map(|s| s.expose().to_owned()),
+            client_name: name,
+            redirect_uris: request.redirect_uris,
+            grant_types,
+            response_types: vec!["code"],
+            token_endpoint_auth_method: auth_method,
+            application_type,
+            scope: request.scope,
+        })
+    }
+}
