@@ -81,8 +81,8 @@ pub(crate) fn router(store: Store, rs: Arc<ResourceServer>, settings: &HttpSetti
     Router::new()
         .route("/mcp", any(handle))
         .with_state(endpoint)
-        .layer(from_fn_with_state(rs, require_bearer))
-        .layer(from_fn_with_state(policy, origin_guard::guard))
+        .route_layer(from_fn_with_state(rs, require_bearer))
+        .route_layer(from_fn_with_state(policy, origin_guard::guard))
 }
 
 async fn handle(State(ep): State<Arc<Endpoint>>, request: Request) -> Response {

@@ -65,7 +65,7 @@ impl From<StoreError> for ToolError {
             }
             StoreError::Conflict { entity, id } => Self::validation(
                 format!("{entity} {id} already exists"),
-                "choose another name".into(),
+                "choose another name",
             ),
             StoreError::Invalid(v) => Self::validation(
                 v.to_string(),

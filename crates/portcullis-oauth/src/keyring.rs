@@ -22,6 +22,8 @@ const NEXT: &str = "next-signing-key.pem";
 const RETIRED: &str = "retired";
 /// Least time between looks at the directory.
 const CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// Least time between looks forced by a token naming an unknown key id.
+const FORCED_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 struct Keys {
     signer: Arc<LocalSigner>,
@@ -129,14 +131,14 @@ impl KeyRing {
     }
 
     fn snapshot(&self) -> Arc<Keys> {
-        self.maybe_reload();
+        self.maybe_reload(CHECK_INTERVAL);
         self.keys.read().expect("key ring poisoned").clone()
     }
 
-    fn maybe_reload(&self) {
+    fn maybe_reload(&self, interval: Duration) {
         {
             let mut last = self.last_check.lock().expect("key ring poisoned");
-            if last.elapsed() < CHECK_INTERVAL {
+            if last.elapsed() < interval {
                 return;
             }
             *last = Instant::now();
@@ -206,8 +208,11 @@ impl KeyRing {
 }
 
 impl KeyProvider for KeyRing {
+    /// Asked when a token names a key id we do not hold: look at the disk now (a rotation by
+    /// another process), bounded to ten looks a second.
     fn keys(&self) -> KeySet {
-        self.snapshot().key_set.clone()
+        self.maybe_reload(FORCED_CHECK_INTERVAL);
+        self.keys.read().expect("key ring poisoned").key_set.clone()
     }
 }
 

@@ -25,6 +25,126 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Accounts that can log in to the built-in authorization server.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// OAuth clients registered by the operator.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+    /// The built-in authorization server's signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account (password from --password-stdin or an interactive prompt).
+    Add(UserAddArgs),
+    /// List accounts.
+    List(CommonOnly),
+    /// Remove an account and revoke its tokens.
+    Remove(UserNameArgs),
+    /// Set a new password (also clears a lockout).
+    Passwd(UserPasswdArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CommonOnly {
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UserAddArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Username (letters, digits, '.', '_', '@', '-').
+    pub name: String,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Tenant the account belongs to (written to the tenant claim of its tokens).
+    #[arg(long)]
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UserNameArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UserPasswdArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    pub name: String,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its client_id (and secret, shown once, for --confidential).
+    Add(ClientAddArgs),
+    /// List registered clients (operator-registered and self-registered).
+    List(CommonOnly),
+    /// Remove a client and revoke its tokens.
+    Remove(ClientRemoveArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ClientAddArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Name shown on the consent page.
+    pub name: String,
+    /// Allowed redirect URI (repeat for several). Loopback http URIs match any port.
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Give the client a secret (server-side apps, client_credentials).
+    #[arg(long)]
+    pub confidential: bool,
+    /// Grant types [default: authorization_code refresh_token; client_credentials if
+    /// --confidential and no redirect URI].
+    #[arg(long = "grant-type")]
+    pub grant_types: Vec<String>,
+    /// Space-separated scopes the client may ask for [default: all].
+    #[arg(long)]
+    pub scope: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ClientRemoveArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    pub client_id: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Retire the signing key and create a new one; the old key stays published until the
+    /// tokens it signed have expired. Running servers pick the change up by themselves.
+    Rotate(KeysRotateArgs),
+    /// Show the published keys.
+    List(CommonOnly),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KeysRotateArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// How long retired keys stay published, in seconds [default: access-token lifetime + 5 min].
+    #[arg(long)]
+    pub retention_secs: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +214,25 @@ pub struct ServeArgs {
     /// Log format: `pretty` or `json` [default: pretty].
     #[arg(long, env = "PORTCULLIS_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Lifetime of access tokens from the built-in authorization server [default: 3600].
+    #[arg(long, env = "PORTCULLIS_ACCESS_TOKEN_TTL_SECS")]
+    pub access_token_ttl_secs: Option<u64>,
+    /// Idle lifetime of refresh tokens [default: 2592000 (30 days)].
+    #[arg(long, env = "PORTCULLIS_REFRESH_TOKEN_TTL_SECS")]
+    pub refresh_token_ttl_secs: Option<u64>,
+    /// Lifetime of authorization codes [default: 60].
+    #[arg(long, env = "PORTCULLIS_AUTHORIZATION_CODE_TTL_SECS")]
+    pub authorization_code_ttl_secs: Option<u64>,
+    /// Accept RFC 7591 dynamic client registration at /register [default: true].
+    #[arg(long, env = "PORTCULLIS_DYNAMIC_REGISTRATION", num_args = 0..=1, default_missing_value = "true")]
+    pub dynamic_registration: Option<bool>,
+    /// Most dynamic registrations per hour, server-wide [default: 100].
+    #[arg(long, env = "PORTCULLIS_MAX_REGISTRATIONS_PER_HOUR")]
+    pub max_registrations_per_hour: Option<u32>,
+    /// Development mode: client metadata documents may be fetched over plain http from
+    /// loopback addresses. Never in production [default: false].
+    #[arg(long, env = "PORTCULLIS_DEV_MODE", num_args = 0..=1, default_missing_value = "true")]
+    pub dev_mode: Option<bool>,
 }
 
 #[derive(Debug, Clone, Args)]

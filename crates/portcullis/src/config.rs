@@ -55,6 +55,29 @@ struct FileConfig {
     allowed_hosts: Option<Vec<String>>,
     max_body_bytes: Option<usize>,
     log_format: Option<String>,
+    access_token_ttl_secs: Option<u64>,
+    refresh_token_ttl_secs: Option<u64>,
+    authorization_code_ttl_secs: Option<u64>,
+    dynamic_registration: Option<bool>,
+    max_registrations_per_hour: Option<u32>,
+    dev_mode: Option<bool>,
+    #[serde(default)]
+    clients: Vec<FileClient>,
+}
+
+/// A pre-registered OAuth client in the file (`[[clients]]`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileClient {
+    client_id: String,
+    name: Option<String>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    grant_types: Option<Vec<String>>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    /// A file holding the client secret (the client is then confidential).
+    secret_file: Option<PathBuf>,
 }
 
 fn load_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -127,6 +150,96 @@ pub struct ServeSettings {
     pub allowed_hosts: Vec<String>,
     pub max_body_bytes: usize,
     pub log_json: bool,
+    pub authorization: AuthorizationSettings,
+}
+
+/// Settings of the built-in authorization server (used when no external issuer is set).
+#[derive(Debug, Clone)]
+pub struct AuthorizationSettings {
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub code_ttl: Duration,
+    pub dynamic_registration: bool,
+    pub max_registrations_per_hour: u32,
+    pub dev_mode: bool,
+    pub clients: Vec<portcullis_oauth::ConfiguredClient>,
+}
+
+impl AuthorizationSettings {
+    /// How long a retired signing key stays published: until its last token has expired.
+    pub fn key_retention(&self) -> Duration {
+        self.access_token_ttl + Duration::from_secs(300)
+    }
+}
+
+fn ranged(key: &'static str, value: u64, range: std::ops::RangeInclusive<u64>) -> Result<u64, ConfigError> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("{value} is out of range"),
+            format!("use {} to {}", range.start(), range.end()),
+        ))
+    }
+}
+
+fn configured_client(c: FileClient) -> Result<portcullis_oauth::ConfiguredClient, ConfigError> {
+    use portcullis_oauth::client::{AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN};
+    let bad = |problem: String| {
+        ConfigError::new("clients", format!("client {:?}: {problem}", c.client_id), "fix the [[clients]] entry")
+    };
+    if c.client_id.is_empty() || c.client_id.contains("://") || c.client_id.len() > 200 {
+        return Err(bad("client_id must be 1 to 200 characters and not a URL".into()));
+    }
+    for uri in &c.redirect_uris {
+        if let Some(problem) = portcullis_oauth::redirect_uri::registration_problem(uri, true) {
+            return Err(bad(problem));
+        }
+    }
+    let secret_digest = match &c.secret_file {
+        Some(path) => {
+            let secret = std::fs::read_to_string(path)
+                .map_err(|e| bad(format!("cannot read secret_file {}: {e}", path.display())))?;
+            let secret = secret.trim();
+            if secret.len() < 32 {
+                return Err(bad("the secret must be at least 32 characters".into()));
+            }
+            Some(portcullis_oauth::secret::digest(secret))
+        }
+        None => None,
+    };
+    let grant_types = c.grant_types.clone().unwrap_or_else(|| {
+        if c.redirect_uris.is_empty() {
+            vec![CLIENT_CREDENTIALS.into()]
+        } else {
+            vec![AUTHORIZATION_CODE.into(), REFRESH_TOKEN.into()]
+        }
+    });
+    for g in &grant_types {
+        if ![AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS].contains(&g.as_str()) {
+            return Err(bad(format!("grant type {g:?} is not supported")));
+        }
+        if g == CLIENT_CREDENTIALS && secret_digest.is_none() {
+            return Err(bad("client_credentials needs a secret_file".into()));
+        }
+        if g == AUTHORIZATION_CODE && c.redirect_uris.is_empty() {
+            return Err(bad("authorization_code needs redirect_uris".into()));
+        }
+    }
+    for scope in &c.scopes {
+        if !portcullis_mcp::SUPPORTED_SCOPES.contains(&scope.as_str()) {
+            return Err(bad(format!("unknown scope {scope:?}")));
+        }
+    }
+    Ok(portcullis_oauth::ConfiguredClient {
+        name: c.name.clone().unwrap_or_else(|| c.client_id.clone()),
+        client_id: c.client_id,
+        redirect_uris: c.redirect_uris,
+        grant_types,
+        scopes: c.scopes,
+        secret_digest,
+    })
 }
 
 fn default_data_dir() -> PathBuf {
@@ -310,7 +423,40 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         )
         .into());
     }
+    let access_ttl = ranged(
+        "access_token_ttl_secs",
+        args.access_token_ttl_secs.or(file.access_token_ttl_secs).unwrap_or(3600),
+        60..=86_400,
+    )?;
+    let refresh_ttl = ranged(
+        "refresh_token_ttl_secs",
+        args.refresh_token_ttl_secs.or(file.refresh_token_ttl_secs).unwrap_or(30 * 86_400),
+        60..=365 * 86_400,
+    )?;
+    let code_ttl = ranged(
+        "authorization_code_ttl_secs",
+        args.authorization_code_ttl_secs.or(file.authorization_code_ttl_secs).unwrap_or(60),
+        1..=600,
+    )?;
+    let clients = file
+        .clients
+        .into_iter()
+        .map(configured_client)
+        .collect::<Result<Vec<_>, _>>()?;
+    let authorization = AuthorizationSettings {
+        access_token_ttl: Duration::from_secs(access_ttl),
+        refresh_token_ttl: Duration::from_secs(refresh_ttl),
+        code_ttl: Duration::from_secs(code_ttl),
+        dynamic_registration: args.dynamic_registration.or(file.dynamic_registration).unwrap_or(true),
+        max_registrations_per_hour: args
+            .max_registrations_per_hour
+            .or(file.max_registrations_per_hour)
+            .unwrap_or(100),
+        dev_mode: args.dev_mode.or(file.dev_mode).unwrap_or(false),
+        clients,
+    };
     Ok(ServeSettings {
+        authorization,
         common,
         token_keys,
         leeway: Duration::from_secs(leeway),

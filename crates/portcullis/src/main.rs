@@ -1,6 +1,7 @@
 //! `portcullis`: the command line. Parsing, configuration and wiring only; the work is done by
 //! the library crates.
 
+mod admin;
 mod cli;
 mod config;
 mod serve;
@@ -28,6 +29,9 @@ fn main() -> ExitCode {
             cli::Command::Token {
                 command: cli::TokenCommand::Mint(args),
             } => token::mint(args).await,
+            cli::Command::User { command } => admin::user(command).await,
+            cli::Command::Client { command } => admin::client(command).await,
+            cli::Command::Keys { command } => admin::keys(command).await,
         }
     });
     match result {

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use portcullis_auth::{KeySource, ResourceServer, ResourceServerConfig, signing::LocalSigner};
+use portcullis_auth::{KeySource, ResourceServer, ResourceServerConfig, RevocationCheck};
+use portcullis_oauth::{AuthorizationServer, AuthorizationServerConfig, KeyRing};
 use portcullis_core::Store;
 use portcullis_http::{HttpSettings, OriginPolicy};
 use portcullis_mcp::SUPPORTED_SCOPES;
@@ -32,7 +33,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 portcullis_core::Backend::from_url(&common.database_url).ok()
             )
         })?;
-    let resource_server = Arc::new(resource_server(&settings).await?);
+    let authorization_server = match settings.token_keys {
+        TokenKeys::Local => Some(Arc::new(authorization_server(&settings, &store).await?)),
+        _ => None,
+    };
+    let resource_server = Arc::new(resource_server(&settings, authorization_server.as_deref()).await?);
 
     let listener = tokio::net::TcpListener::bind(common.bind)
         .await
@@ -51,7 +56,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         legacy_sessions: settings.legacy_sessions,
         max_body_bytes: settings.max_body_bytes,
     };
-    let app = portcullis_http::app(store.clone(), resource_server, http);
+    let mut app = portcullis_http::app(store.clone(), resource_server, http);
+    let maintenance = authorization_server.as_ref().map(|server| {
+        app = app.clone().merge(server.clone().router());
+        server.spawn_maintenance()
+    });
     tracing::info!(
         mcp = %format!("{}/mcp", common.public_base()),
         bind = %listener.local_addr()?,
@@ -62,24 +71,60 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    if let Some(task) = maintenance {
+        task.abort();
+    }
     store.close().await;
     Ok(())
 }
 
-async fn resource_server(settings: &ServeSettings) -> anyhow::Result<ResourceServer> {
+/// The built-in authorization server: the default issuer when none is configured.
+async fn authorization_server(settings: &ServeSettings, store: &Store) -> anyhow::Result<AuthorizationServer> {
     let common = &settings.common;
-    let keys = match &settings.token_keys {
-        TokenKeys::Local => {
-            let signer = LocalSigner::load_or_generate(&common.keys_dir())?;
-            tracing::info!(
-                kid = signer.kid(),
-                "verifying tokens signed by the local key; mint one with `portcullis token mint --sub NAME`"
-            );
-            KeySource::Static(signer.key_set())
-        }
-        TokenKeys::File(path) => KeySource::File(path.clone()),
-        TokenKeys::JwksUri(url) => KeySource::JwksUri(url.clone()),
-        TokenKeys::Discovery => KeySource::Discovery,
+    let auth = &settings.authorization;
+    let keys = Arc::new(
+        KeyRing::open(&common.keys_dir(), auth.key_retention())
+            .context("cannot load or create the signing key (check --data-dir permissions)")?,
+    );
+    let resource = format!("{}/mcp", common.public_base());
+    let mut config = AuthorizationServerConfig::new(
+        common.effective_issuer(),
+        resource,
+        SUPPORTED_SCOPES.iter().map(|s| s.to_string()).collect(),
+    );
+    config.audience = common.audience.clone();
+    config.access_token_ttl = auth.access_token_ttl;
+    config.refresh_token_ttl = auth.refresh_token_ttl;
+    config.code_ttl = auth.code_ttl;
+    config.dynamic_registration = auth.dynamic_registration;
+    config.max_registrations_per_hour = auth.max_registrations_per_hour;
+    config.development = auth.dev_mode;
+    config.clients = auth.clients.clone();
+    if auth.dev_mode {
+        tracing::warn!("development mode: client metadata documents may be fetched from loopback over plain http");
+    }
+    let server = AuthorizationServer::new(config, store.oauth(), keys)
+        .await
+        .context("cannot start the authorization server (check --database-url)")?;
+    tracing::info!(
+        issuer = %common.effective_issuer(),
+        kid = server.keys().signer().kid(),
+        "built-in authorization server enabled; add users with `portcullis user add NAME`"
+    );
+    Ok(server)
+}
+
+async fn resource_server(
+    settings: &ServeSettings,
+    authorization_server: Option<&AuthorizationServer>,
+) -> anyhow::Result<ResourceServer> {
+    let common = &settings.common;
+    let keys = match (&settings.token_keys, authorization_server) {
+        (TokenKeys::Local, Some(server)) => KeySource::Provider(server.keys()),
+        (TokenKeys::Local, None) => anyhow::bail!("the built-in authorization server is not running"),
+        (TokenKeys::File(path), _) => KeySource::File(path.clone()),
+        (TokenKeys::JwksUri(url), _) => KeySource::JwksUri(url.clone()),
+        (TokenKeys::Discovery, _) => KeySource::Discovery,
     };
     let resource: url::Url = format!("{}/mcp", common.public_base()).parse()?;
     let mut config = ResourceServerConfig::new(resource, common.effective_issuer(), keys);
@@ -89,6 +134,7 @@ async fn resource_server(settings: &ServeSettings) -> anyhow::Result<ResourceSer
     config.tenant_claim = settings.tenant_claim.clone();
     config.min_key_refresh_interval = settings.jwks_min_refresh;
     config.resource_name = Some("Portcullis".into());
+    config.revocation = authorization_server.map(|s| s.revocations() as Arc<dyn RevocationCheck>);
     ResourceServer::new(config).await.context(
         "cannot load the token verification keys (check --jwt-public-key / --jwks-uri / --issuer)",
     )

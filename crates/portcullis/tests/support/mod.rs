@@ -6,6 +6,7 @@
 pub mod idp;
 pub mod keys;
 pub mod mcp;
+pub mod oauth;
 
 use std::{
     net::TcpListener,
@@ -104,6 +105,7 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     child: Child,
     _db: TestDb,
+    pub database_url: String,
     pub http: reqwest::Client,
 }
 
@@ -164,6 +166,7 @@ impl TestApp {
             issuer,
             dir,
             child,
+            database_url: test_db.url.clone(),
             _db: test_db,
             http: reqwest::Client::new(),
         };
@@ -190,6 +193,38 @@ impl TestApp {
 
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    /// Runs `portcullis ARGS --data-dir … --database-url …` against this server's data,
+    /// feeding `stdin`; returns (success, stdout, stderr).
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+        use std::io::Write;
+        let mut child = Command::new(binary())
+            .args(args)
+            .args([
+                "--data-dir",
+                &self.dir.path().join("data").display().to_string(),
+                "--database-url",
+                &self.database_url,
+                "--public-url",
+                &self.base,
+            ])
+            .env_remove("PORTCULLIS_CONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run portcullis");
+        if let Some(input) = stdin {
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     pub fn mcp_url(&self) -> String {

@@ -1,0 +1,237 @@
+//! Operator commands on the built-in authorization server's data: `user`, `client`, `keys`.
+//! They take the same `--data-dir` / `--database-url` as `serve` and work while it runs.
+
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::{Context, bail};
+use portcullis_core::{Store, StoreError, oauth::StoredClient, timestamp};
+use portcullis_oauth::{
+    KeyRing, Password, Secret,
+    client::{AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN},
+    redirect_uri,
+};
+
+use crate::{
+    cli::{ClientCommand, CommonArgs, KeysCommand, UserCommand},
+    config::{CommonSettings, resolve_common},
+};
+
+async fn open(common: &CommonArgs) -> anyhow::Result<(CommonSettings, Store)> {
+    let (settings, _) = resolve_common(common)?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", settings.data_dir.display()))?;
+    let store = Store::connect(&settings.database_url)
+        .await
+        .context("cannot open the database (check --database-url)")?;
+    Ok((settings, store))
+}
+
+/// The password from stdin's first line, or typed twice at a terminal prompt.
+fn read_password(from_stdin: bool) -> anyhow::Result<Password> {
+    let raw = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("cannot read the password from stdin")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Repeat password: ")?;
+        if first != second {
+            bail!("the passwords differ; nothing was changed");
+        }
+        first
+    } else {
+        bail!("no terminal to ask for the password: pass --password-stdin and pipe it in");
+    };
+    Ok(Password::new(raw)?)
+}
+
+pub async fn user(command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add(args) => {
+            let password = read_password(args.password_stdin)?;
+            let (_, store) = open(&args.common).await?;
+            let tenant = match &args.tenant {
+                Some(t) => Some(portcullis_core::TenantId::parse(t)?.as_str().to_owned()),
+                None => None,
+            };
+            let hash = password.hash().await?;
+            let account = store
+                .oauth()
+                .create_account(&args.name, &hash, tenant.as_deref())
+                .await
+                .map_err(|e| match e {
+                    StoreError::Conflict { .. } => anyhow::anyhow!(
+                        "user {:?} already exists (use `portcullis user passwd` to change the password)",
+                        args.name
+                    ),
+                    other => other.into(),
+                })?;
+            store.close().await;
+            eprintln!("created user {} (subject {})", account.username, account.id);
+            Ok(())
+        }
+        UserCommand::List(args) => {
+            let (_, store) = open(&args.common).await?;
+            let accounts = store.oauth().list_accounts().await?;
+            store.close().await;
+            println!("{:<24} {:<38} {:<16} CREATED", "USERNAME", "SUBJECT", "TENANT");
+            for a in accounts {
+                println!(
+                    "{:<24} {:<38} {:<16} {}",
+                    a.username,
+                    a.id,
+                    a.tenant.as_deref().unwrap_or("-"),
+                    a.created_at
+                );
+            }
+            Ok(())
+        }
+        UserCommand::Remove(args) => {
+            let (_, store) = open(&args.common).await?;
+            let removed = store.oauth().remove_account(&args.name).await?;
+            store.close().await;
+            if !removed {
+                bail!("no user {:?}", args.name);
+            }
+            eprintln!("removed user {} and revoked its tokens", args.name);
+            Ok(())
+        }
+        UserCommand::Passwd(args) => {
+            let password = read_password(args.password_stdin)?;
+            let (_, store) = open(&args.common).await?;
+            let hash = password.hash().await?;
+            let changed = store.oauth().set_password(&args.name, &hash).await?;
+            store.close().await;
+            if !changed {
+                bail!("no user {:?}", args.name);
+            }
+            eprintln!("password changed for {}", args.name);
+            Ok(())
+        }
+    }
+}
+
+pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
+    match command {
+        ClientCommand::Add(args) => {
+            let name = args.name.trim().to_owned();
+            if name.is_empty() || name.chars().count() > 200 {
+                bail!("the client name must be 1 to 200 characters");
+            }
+            for uri in &args.redirect_uris {
+                if let Some(problem) = redirect_uri::registration_problem(uri, true) {
+                    bail!("--redirect-uri {problem}");
+                }
+            }
+            let grant_types = if args.grant_types.is_empty() {
+                if args.redirect_uris.is_empty() && args.confidential {
+                    vec![CLIENT_CREDENTIALS.to_owned()]
+                } else {
+                    vec![AUTHORIZATION_CODE.to_owned(), REFRESH_TOKEN.to_owned()]
+                }
+            } else {
+                args.grant_types.clone()
+            };
+            for g in &grant_types {
+                match g.as_str() {
+                    AUTHORIZATION_CODE if args.redirect_uris.is_empty() => {
+                        bail!("authorization_code needs at least one --redirect-uri")
+                    }
+                    CLIENT_CREDENTIALS if !args.confidential => {
+                        bail!("client_credentials needs --confidential")
+                    }
+                    AUTHORIZATION_CODE | REFRESH_TOKEN | CLIENT_CREDENTIALS => {}
+                    other => bail!(
+                        "--grant-type {other:?} is not supported (authorization_code, refresh_token, client_credentials)"
+                    ),
+                }
+            }
+            if let Some(scope) = &args.scope {
+                for s in scope.split(' ').filter(|s| !s.is_empty()) {
+                    if !portcullis_mcp::SUPPORTED_SCOPES.contains(&s) {
+                        bail!("--scope: unknown scope {s:?} (known: {})", portcullis_mcp::SUPPORTED_SCOPES.join(" "));
+                    }
+                }
+            }
+            let secret = args.confidential.then(|| Secret::generate("pcs_"));
+            let client = StoredClient {
+                client_id: format!("pcc_{}", uuid::Uuid::new_v4().simple()),
+                secret_hash: secret.as_ref().map(Secret::digest),
+                name,
+                redirect_uris: args.redirect_uris.clone(),
+                grant_types,
+                scope: args.scope.clone(),
+                application_type: "native".into(),
+                token_endpoint_auth_method: if args.confidential { "client_secret_basic" } else { "none" }.into(),
+                registered_by: "cli".into(),
+                created_at: timestamp::now(),
+            };
+            let (_, store) = open(&args.common).await?;
+            store.oauth().insert_client(&client).await?;
+            store.close().await;
+            println!("client_id: {}", client.client_id);
+            if let Some(secret) = secret {
+                println!("client_secret: {}", secret.expose());
+                eprintln!("the secret is shown once; store it now");
+            }
+            Ok(())
+        }
+        ClientCommand::List(args) => {
+            let (_, store) = open(&args.common).await?;
+            let clients = store.oauth().list_clients().await?;
+            store.close().await;
+            println!("{:<37} {:<12} {:<9} {:<24} REDIRECT URIS", "CLIENT ID", "TYPE", "SOURCE", "NAME");
+            for c in clients {
+                println!(
+                    "{:<37} {:<12} {:<9} {:<24} {}",
+                    c.client_id,
+                    if c.secret_hash.is_some() { "confidential" } else { "public" },
+                    c.registered_by,
+                    c.name.chars().take(24).collect::<String>(),
+                    c.redirect_uris.join(" ")
+                );
+            }
+            Ok(())
+        }
+        ClientCommand::Remove(args) => {
+            let (_, store) = open(&args.common).await?;
+            let removed = store.oauth().remove_client(&args.client_id).await?;
+            store.close().await;
+            if !removed {
+                bail!("no client {:?} (configured clients are removed from the config file)", args.client_id);
+            }
+            eprintln!("removed client {} and revoked its tokens", args.client_id);
+            Ok(())
+        }
+    }
+}
+
+pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Rotate(args) => {
+            let (settings, _) = resolve_common(&args.common)?;
+            let retention = std::time::Duration::from_secs(args.retention_secs.unwrap_or(3600 + 300));
+            let rotation = KeyRing::rotate(&settings.keys_dir(), retention)?;
+            println!("{}", rotation.new_kid);
+            eprintln!(
+                "new signing key {}; {} stays published for {} s; {} expired key(s) deleted",
+                rotation.new_kid,
+                rotation.retired_kid,
+                retention.as_secs(),
+                rotation.pruned
+            );
+            Ok(())
+        }
+        KeysCommand::List(args) => {
+            let (settings, _) = resolve_common(&args.common)?;
+            let ring = KeyRing::open(&settings.keys_dir(), std::time::Duration::from_secs(3600 + 300))?;
+            let signing = ring.signer().kid().to_owned();
+            for key in ring.jwks().keys {
+                let kid = key.common.key_id.unwrap_or_default();
+                let role = if kid == signing { "signing" } else { "retired" };
+                println!("{kid} {role}");
+            }
+            Ok(())
+        }
+    }
+}
