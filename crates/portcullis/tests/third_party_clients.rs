@@ -136,3 +136,38 @@ async fn typescript_sdk_client_uses_every_tool() {
         "TypeScript SDK client did not report success:\n{stdout}"
     );
 }
+
+/// The Python SDK's own OAuth client against the built-in authorization server: discovery from
+/// the 401, dynamic registration, PKCE, login and consent forms, token, tools, refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_client_logs_in_through_the_builtin_authorization_server() {
+    let venv_python = test_clients_dir().join("venv/bin/python");
+    require_installed("the Python venv with the `mcp` SDK", &venv_python);
+    let script = repo_root().join("tests/clients/python_oauth_client.py");
+    require_installed("the Python OAuth client script", &script);
+
+    let app = TestApp::spawn_with(
+        Db::Sqlite,
+        support::Options {
+            no_key_args: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    app.add_user("alice");
+    let args = [
+        script.display().to_string(),
+        app.mcp_url(),
+        "alice".to_owned(),
+        support::oauth::PASSWORD.to_owned(),
+    ];
+    let stdout = run_client("python SDK OAuth client", &venv_python, &args, &[], &app).await;
+    assert!(
+        stdout.contains("python oauth OK"),
+        "python SDK OAuth client did not report success:\n{stdout}"
+    );
+    // Nothing secret reaches the server's log.
+    let log = app.stderr();
+    assert!(!log.contains(support::oauth::PASSWORD), "the password was logged");
+    assert!(!log.contains("pcr_") && !log.contains("pca_") && !log.contains("pcs_"), "a secret was logged:\n{log}");
+}
