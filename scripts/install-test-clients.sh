@@ -8,6 +8,8 @@ set -euo pipefail
 
 PY_MCP_VERSION="2.3.0"
 NODE_SDK_VERSION="1.32.2"
+# Drives Debian's Chromium (/usr/bin/chromium) in the login-page browser test; never downloads a browser.
+PLAYWRIGHT_VERSION="1.65.1"
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
@@ -38,9 +40,10 @@ else
 fi
 
 # --- TypeScript SDK ---------------------------------------------------------
-node_want="@modelcontextprotocol/sdk@$NODE_SDK_VERSION"
+node_want="@modelcontextprotocol/sdk@$NODE_SDK_VERSION playwright-core@$PLAYWRIGHT_VERSION"
 if [[ -f "$NODE_MARKER" && "$(cat "$NODE_MARKER")" == "$node_want" \
-      && -f "$NODE_DIR/node_modules/@modelcontextprotocol/sdk/package.json" ]]; then
+      && -f "$NODE_DIR/node_modules/@modelcontextprotocol/sdk/package.json" \
+      && -f "$NODE_DIR/node_modules/playwright-core/package.json" ]]; then
     log "node: $node_want already installed in $NODE_DIR"
 else
     mkdir -p "$NODE_DIR"
@@ -48,7 +51,7 @@ else
         echo '{ "name": "portcullis-test-clients", "private": true, "type": "module" }' > "$NODE_DIR/package.json"
     fi
     log "node: installing $node_want"
-    (cd "$NODE_DIR" && npm install --no-audit --no-fund --loglevel=error --save-exact "$node_want" >&2)
+    (cd "$NODE_DIR" && npm install --no-audit --no-fund --loglevel=error --save-exact $node_want >&2)
     installed="$(node -p "require('$NODE_DIR/node_modules/@modelcontextprotocol/sdk/package.json').version")"
     if [[ "$installed" != "$NODE_SDK_VERSION" ]]; then
         log "node: expected $NODE_SDK_VERSION, found $installed"
