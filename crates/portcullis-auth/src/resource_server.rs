@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use jsonwebtoken::Algorithm;
 
 use crate::{
-    AuthError, Challenge, TokenError, JwtVerifier, KeySource, Principal, ProtectedResourceMetadata,
+    AuthError, Challenge, JwtVerifier, KeySource, Principal, ProtectedResourceMetadata, TokenError,
     VerifierSettings, keys::KeyError, verifier::ALLOWED_ALGORITHMS,
 };
 

@@ -91,8 +91,9 @@ impl LocalSigner {
 
     /// Generates a new key into `path` (which must not exist), mode 0600.
     pub fn generate(path: &Path) -> Result<Self, SigningError> {
-        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-            .map_err(|_| key_error(path, "key generation failed".into()))?;
+        let doc =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .map_err(|_| key_error(path, "key generation failed".into()))?;
         let der = doc.as_ref().to_vec();
         let text = pem::encode(&pem::Pem::new("PRIVATE KEY", der.clone()));
         write_private(path, text.as_bytes()).map_err(|e| key_error(path, e.to_string()))?;

@@ -73,7 +73,12 @@ impl AuthorizationServer {
         self.redirect_with(e.redirect_uri, &params)
     }
 
-    fn view<'a>(&self, request: &'a PendingAuthorization, client: &'a Client, csrf: &'a str) -> RequestView<'a> {
+    fn view<'a>(
+        &self,
+        request: &'a PendingAuthorization,
+        client: &'a Client,
+        csrf: &'a str,
+    ) -> RequestView<'a> {
         RequestView {
             request_id: &request.id,
             csrf,
@@ -113,7 +118,10 @@ pub async fn start(
         Err(e) => return pages::error(StatusCode::BAD_REQUEST, &e.description),
     };
     let Some(client_id) = params.get("client_id") else {
-        return pages::error(StatusCode::BAD_REQUEST, "the request names no client (client_id is missing)");
+        return pages::error(
+            StatusCode::BAD_REQUEST,
+            "the request names no client (client_id is missing)",
+        );
     };
     let client = match server.clients.find(client_id).await {
         Ok(c) => c,
@@ -146,10 +154,16 @@ pub async fn start(
                     format!("response_type {other:?} is not supported; use code"),
                 ));
             }
-            None => return Err(OAuthError::invalid_request("response_type is required (use code)")),
+            None => {
+                return Err(OAuthError::invalid_request(
+                    "response_type is required (use code)",
+                ));
+            }
         }
         let challenge = params.get("code_challenge").ok_or_else(|| {
-            OAuthError::invalid_request("PKCE is required: send code_challenge and code_challenge_method=S256")
+            OAuthError::invalid_request(
+                "PKCE is required: send code_challenge and code_challenge_method=S256",
+            )
         })?;
         match params.get("code_challenge_method") {
             Some("S256") => {}
@@ -169,7 +183,11 @@ pub async fn start(
                 "code_challenge must be the base64url SHA-256 of the verifier (43 characters)",
             ));
         }
-        let scopes = Scopes::negotiate(params.get("scope"), &server.config.scopes_supported, &client.allowed_scopes)?;
+        let scopes = Scopes::negotiate(
+            params.get("scope"),
+            &server.config.scopes_supported,
+            &client.allowed_scopes,
+        )?;
         let resource = server.check_resource(params.get("resource"))?;
         Ok((challenge.to_owned(), scopes, resource))
     })();
@@ -200,7 +218,11 @@ pub async fn start(
     let csrf = csrf_token(&cookie, &request.id);
     let mut response = pages::login(&server.view(&request, &client, &csrf), None, StatusCode::OK);
     if new_cookie {
-        let secure = if server.config.secure_cookies { "; Secure" } else { "" };
+        let secure = if server.config.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        };
         let value = format!("{COOKIE}={cookie}; Path=/authorize; HttpOnly; SameSite=Lax{secure}");
         if let Ok(v) = HeaderValue::from_str(&value) {
             response.headers_mut().insert(header::SET_COOKIE, v);
@@ -234,7 +256,10 @@ async fn verify_request(
         Ok(None) => return Err(expired()),
         Err(e) => {
             tracing::error!(error = %e, "cannot load an authorization request");
-            return Err(pages::error(StatusCode::SERVICE_UNAVAILABLE, "the server cannot continue right now; try again"));
+            return Err(pages::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server cannot continue right now; try again",
+            ));
         }
     };
     let forged = || {
@@ -244,7 +269,10 @@ async fn verify_request(
         )
     };
     let cookie = browser_cookie(headers).ok_or_else(forged)?;
-    let bound: bool = secret::digest(&cookie).as_bytes().ct_eq(request.browser_hash.as_bytes()).into();
+    let bound: bool = secret::digest(&cookie)
+        .as_bytes()
+        .ct_eq(request.browser_hash.as_bytes())
+        .into();
     let expected = csrf_token(&cookie, &request.id);
     let token_ok = match csrf {
         Some(csrf) => expected.as_bytes().ct_eq(csrf.as_bytes()).into(),
@@ -266,40 +294,69 @@ async fn verify_request(
     })
 }
 
+/// A posted form's fields and the request it acts on, checked against this browser.
+async fn verify_form(
+    server: &AuthorizationServer,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Params, Verified), Response> {
+    let params =
+        Params::parse(body).map_err(|e| pages::error(StatusCode::BAD_REQUEST, &e.description))?;
+    let csrf = Some(params.get("csrf").unwrap_or_default());
+    let verified = verify_request(server, headers, params.get("request"), csrf).await?;
+    Ok((params, verified))
+}
+
 /// `POST /authorize/login`: `username`, `password`, `request`, `csrf`.
-pub async fn login(State(server): State<Arc<AuthorizationServer>>, headers: HeaderMap, body: Bytes) -> Response {
-    let params = match Params::parse(&body) {
-        Ok(p) => p,
-        Err(e) => return pages::error(StatusCode::BAD_REQUEST, &e.description),
-    };
-    let v = match verify_request(&server, &headers, params.get("request"), Some(params.get("csrf").unwrap_or_default())).await {
-        Ok(v) => v,
+pub async fn login(
+    State(server): State<Arc<AuthorizationServer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (params, v) = match verify_form(&server, &headers, &body).await {
+        Ok(found) => found,
         Err(page) => return page,
     };
     let view = server.view(&v.request, &v.client, &v.csrf);
     let (Some(username), Some(password)) = (params.get("username"), params.get("password")) else {
-        return pages::login(&view, Some("Enter your username and password."), StatusCode::BAD_REQUEST);
+        return pages::login(
+            &view,
+            Some("Enter your username and password."),
+            StatusCode::BAD_REQUEST,
+        );
     };
     match server.check_password(username, password).await {
         Ok(account_id) => {
-            if let Err(e) = server.store.set_request_account(&v.request.id, &account_id).await {
+            if let Err(e) = server
+                .store
+                .set_request_account(&v.request.id, &account_id)
+                .await
+            {
                 tracing::error!(error = %e, "cannot record the login");
-                return pages::error(StatusCode::SERVICE_UNAVAILABLE, "the server cannot continue right now; try again");
+                return pages::error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the server cannot continue right now; try again",
+                );
             }
             let target = format!("/authorize/consent?request={}", v.request.id);
             Redirect::to(&target).into_response()
         }
-        Err(LoginRefused::Wrong) => {
-            pages::login(&view, Some("Wrong username or password."), StatusCode::UNAUTHORIZED)
-        }
+        Err(LoginRefused::Wrong) => pages::login(
+            &view,
+            Some("Wrong username or password."),
+            StatusCode::UNAUTHORIZED,
+        ),
         Err(LoginRefused::Locked(secs)) => pages::login(
             &view,
-            Some(&format!("Too many failed sign-ins for this account. Try again in {secs} seconds.")),
+            Some(&format!(
+                "Too many failed sign-ins for this account. Try again in {secs} seconds."
+            )),
             StatusCode::TOO_MANY_REQUESTS,
         ),
-        Err(LoginRefused::Unavailable) => {
-            pages::error(StatusCode::SERVICE_UNAVAILABLE, "the server cannot check passwords right now; try again")
-        }
+        Err(LoginRefused::Unavailable) => pages::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server cannot check passwords right now; try again",
+        ),
     }
 }
 
@@ -345,10 +402,19 @@ impl AuthorizationServer {
             let secs = (30u64 << exponent).min(900);
             timestamp::in_future(std::time::Duration::from_secs(secs))
         });
-        if let Err(e) = self.store.record_login_failure(&login.account.id, locked_until.as_deref()).await {
+        if let Err(e) = self
+            .store
+            .record_login_failure(&login.account.id, locked_until.as_deref())
+            .await
+        {
             tracing::error!(error = %e, "cannot record a failed login");
         }
-        tracing::info!(username, failures, locked = locked_until.is_some(), "login failed: wrong password");
+        tracing::info!(
+            username,
+            failures,
+            locked = locked_until.is_some(),
+            "login failed: wrong password"
+        );
         Err(LoginRefused::Wrong)
     }
 }
@@ -369,27 +435,39 @@ pub async fn show_consent(
         Err(page) => return page,
     };
     let Some(account_id) = v.request.account_id.as_deref() else {
-        return pages::login(&server.view(&v.request, &v.client, &v.csrf), None, StatusCode::OK);
+        return pages::login(
+            &server.view(&v.request, &v.client, &v.csrf),
+            None,
+            StatusCode::OK,
+        );
     };
     let username = match server.store.account(account_id).await {
         Ok(Some(a)) => a.username,
-        _ => return pages::error(StatusCode::BAD_REQUEST, "the signed-in account no longer exists; start again"),
+        _ => {
+            return pages::error(
+                StatusCode::BAD_REQUEST,
+                "the signed-in account no longer exists; start again",
+            );
+        }
     };
     pages::consent(&server.view(&v.request, &v.client, &v.csrf), &username)
 }
 
 /// `POST /authorize/consent`: `approve` or `deny`, `request`, `csrf`.
-pub async fn decide(State(server): State<Arc<AuthorizationServer>>, headers: HeaderMap, body: Bytes) -> Response {
-    let params = match Params::parse(&body) {
-        Ok(p) => p,
-        Err(e) => return pages::error(StatusCode::BAD_REQUEST, &e.description),
-    };
-    let v = match verify_request(&server, &headers, params.get("request"), Some(params.get("csrf").unwrap_or_default())).await {
-        Ok(v) => v,
+pub async fn decide(
+    State(server): State<Arc<AuthorizationServer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (params, v) = match verify_form(&server, &headers, &body).await {
+        Ok(found) => found,
         Err(page) => return page,
     };
     let Some(account_id) = v.request.account_id.clone() else {
-        return pages::error(StatusCode::BAD_REQUEST, "sign in before deciding; start again from the application");
+        return pages::error(
+            StatusCode::BAD_REQUEST,
+            "sign in before deciding; start again from the application",
+        );
     };
     let approve = match (params.get("approve"), params.get("deny")) {
         (Some(_), None) => true,
@@ -397,12 +475,24 @@ pub async fn decide(State(server): State<Arc<AuthorizationServer>>, headers: Hea
         _ => return pages::error(StatusCode::BAD_REQUEST, "choose Approve or Deny"),
     };
     // Exactly one decision per request, even if the form is posted twice.
-    match server.store.finish_authorization_request(&v.request.id).await {
+    match server
+        .store
+        .finish_authorization_request(&v.request.id)
+        .await
+    {
         Ok(true) => {}
-        Ok(false) => return pages::error(StatusCode::BAD_REQUEST, "this request was already decided; start again from the application"),
+        Ok(false) => {
+            return pages::error(
+                StatusCode::BAD_REQUEST,
+                "this request was already decided; start again from the application",
+            );
+        }
         Err(e) => {
             tracing::error!(error = %e, "cannot finish an authorization request");
-            return pages::error(StatusCode::SERVICE_UNAVAILABLE, "the server cannot continue right now; try again");
+            return pages::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server cannot continue right now; try again",
+            );
         }
     }
     let request = &v.request;
@@ -433,12 +523,14 @@ pub async fn decide(State(server): State<Arc<AuthorizationServer>>, headers: Hea
 }
 
 impl AuthorizationServer {
-    async fn issue_code(&self, request: &PendingAuthorization, account_id: &str) -> Result<Secret, OAuthError> {
-        let account = self
-            .store
-            .account(account_id)
-            .await?
-            .ok_or_else(|| OAuthError::new(ErrorCode::AccessDenied, "the account no longer exists"))?;
+    async fn issue_code(
+        &self,
+        request: &PendingAuthorization,
+        account_id: &str,
+    ) -> Result<Secret, OAuthError> {
+        let account = self.store.account(account_id).await?.ok_or_else(|| {
+            OAuthError::new(ErrorCode::AccessDenied, "the account no longer exists")
+        })?;
         let code = Secret::generate("pca_");
         self.store
             .insert_code(&portcullis_core::oauth::StoredCode {

@@ -69,7 +69,12 @@ impl Client {
     /// only registered one when none was requested (OAuth 2.1 §2.3.2).
     pub fn redirect_uri(&self, requested: Option<&str>) -> Result<String, String> {
         match requested {
-            Some(uri) if self.redirect_uris.iter().any(|r| redirect_uri::matches(r, uri)) => {
+            Some(uri)
+                if self
+                    .redirect_uris
+                    .iter()
+                    .any(|r| redirect_uri::matches(r, uri)) =>
+            {
                 Ok(uri.to_owned())
             }
             Some(uri) => Err(format!(
@@ -126,7 +131,11 @@ pub struct ClientRegistry {
 }
 
 impl ClientRegistry {
-    pub fn new(configured: Vec<ConfiguredClient>, store: OAuthStore, documents: MetadataDocuments) -> Self {
+    pub fn new(
+        configured: Vec<ConfiguredClient>,
+        store: OAuthStore,
+        documents: MetadataDocuments,
+    ) -> Self {
         Self {
             configured,
             store,
@@ -145,7 +154,9 @@ impl ClientRegistry {
         }
         match self.store.client(client_id).await {
             Ok(Some(stored)) => Ok(Client::from_stored(stored)),
-            Ok(None) => Err(format!("no client {client_id:?} is registered with this server")),
+            Ok(None) => Err(format!(
+                "no client {client_id:?} is registered with this server"
+            )),
             Err(e) => {
                 tracing::error!(error = %e, "client lookup failed");
                 Err("the client could not be looked up; try again".into())
@@ -156,7 +167,11 @@ impl ClientRegistry {
     /// Client authentication at the token, revocation and introspection endpoints (OAuth 2.1
     /// §2.4): HTTP Basic or `client_secret` in the body for confidential clients, `client_id`
     /// alone for public ones. Exactly one method per request.
-    pub async fn authenticate(&self, headers: &HeaderMap, params: &Params) -> Result<Client, OAuthError> {
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        params: &Params,
+    ) -> Result<Client, OAuthError> {
         let basic = basic_credentials(headers)?;
         let used_basic = basic.is_some();
         let fail = |description: &str| {
@@ -179,18 +194,25 @@ impl ClientRegistry {
                 (id, Some(secret))
             }
             (None, secret) => {
-                let id = params
-                    .get("client_id")
-                    .ok_or_else(|| fail("authenticate the client: send client_id (and its secret if it has one)"))?;
+                let id = params.get("client_id").ok_or_else(|| {
+                    fail("authenticate the client: send client_id (and its secret if it has one)")
+                })?;
                 (id.to_owned(), secret.map(str::to_owned))
             }
         };
-        let client = self.find(&client_id).await.map_err(|reason| fail(&reason))?;
+        let client = self
+            .find(&client_id)
+            .await
+            .map_err(|reason| fail(&reason))?;
         match (&client.secret_digest, secret) {
             (Some(digest), Some(secret)) if secret::matches_digest(&secret, digest) => Ok(client),
             (Some(_), Some(_)) => Err(fail("the client secret is wrong")),
-            (Some(_), None) => Err(fail("this is a confidential client: send its client secret")),
-            (None, Some(_)) => Err(fail("this public client has no secret; send client_id alone")),
+            (Some(_), None) => Err(fail(
+                "this is a confidential client: send its client secret",
+            )),
+            (None, Some(_)) => Err(fail(
+                "this public client has no secret; send client_id alone",
+            )),
             (None, None) => Ok(client),
         }
     }

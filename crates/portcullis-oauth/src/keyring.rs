@@ -158,11 +158,16 @@ impl KeyRing {
         match load(&self.dir, self.retention, false) {
             Ok(keys) => {
                 if stale {
-                    tracing::info!(kid = keys.signer.kid(), "signing key changed on disk; reloaded");
+                    tracing::info!(
+                        kid = keys.signer.kid(),
+                        "signing key changed on disk; reloaded"
+                    );
                 }
                 *self.keys.write().expect("key ring poisoned") = Arc::new(keys);
             }
-            Err(e) => tracing::warn!(error = %e, "cannot reload the signing keys; keeping the loaded ones"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reload the signing keys; keeping the loaded ones")
+            }
         }
     }
 

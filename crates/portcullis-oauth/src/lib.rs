@@ -137,11 +137,19 @@ impl AuthorizationServer {
                     tracing::warn!(error = %e, "cannot read revocations; will retry");
                 }
                 // Every ten minutes: drop what can no longer be used.
-                if rounds % 300 == 0 {
-                    match server.store.purge_expired(server.config.access_token_ttl).await {
-                        Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired authorization data"),
+                if rounds.is_multiple_of(300) {
+                    match server
+                        .store
+                        .purge_expired(server.config.access_token_ttl)
+                        .await
+                    {
+                        Ok(n) if n > 0 => {
+                            tracing::debug!(rows = n, "purged expired authorization data")
+                        }
                         Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "purging expired authorization data failed"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "purging expired authorization data failed")
+                        }
                     }
                     if let Err(e) = server.revoked.reload(&server.store).await {
                         tracing::warn!(error = %e, "cannot reload revocations");
@@ -152,7 +160,11 @@ impl AuthorizationServer {
     }
 
     /// Revokes a grant everywhere: in the database and, at once, in this process.
-    pub(crate) async fn revoke_grant(&self, grant_id: &str, reason: &str) -> Result<(), OAuthError> {
+    pub(crate) async fn revoke_grant(
+        &self,
+        grant_id: &str,
+        reason: &str,
+    ) -> Result<(), OAuthError> {
         self.store.revoke_grant(grant_id, reason).await?;
         self.revoked.insert(grant_id);
         tracing::info!(grant = grant_id, reason, "grant revoked");
@@ -170,13 +182,16 @@ impl AuthorizationServer {
             return Ok(self.config.resource.clone());
         };
         let normal = |s: &str| {
-            url::Url::parse(s).ok().filter(|u| u.fragment().is_none()).map(|u| {
-                let mut text = u.to_string();
-                if text.ends_with('/') {
-                    text.pop();
-                }
-                text
-            })
+            url::Url::parse(s)
+                .ok()
+                .filter(|u| u.fragment().is_none())
+                .map(|u| {
+                    let mut text = u.to_string();
+                    if text.ends_with('/') {
+                        text.pop();
+                    }
+                    text
+                })
         };
         match (normal(requested), normal(&self.config.resource)) {
             (Some(a), Some(b)) if a == b => Ok(self.config.resource.clone()),
@@ -208,7 +223,10 @@ impl AuthorizationServer {
         let pages = Router::new()
             .route("/authorize", get(authorize::start))
             .route("/authorize/login", post(authorize::login))
-            .route("/authorize/consent", get(authorize::show_consent).post(authorize::decide));
+            .route(
+                "/authorize/consent",
+                get(authorize::show_consent).post(authorize::decide),
+            );
         api.merge(pages)
             .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
             .with_state(self)
@@ -221,7 +239,10 @@ async fn cors(request: Request, next: Next) -> Response {
     if request.method() == Method::OPTIONS {
         let mut response = StatusCode::NO_CONTENT.into_response();
         let h = response.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
         h.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
             HeaderValue::from_static("GET, POST, OPTIONS"),
@@ -230,12 +251,16 @@ async fn cors(request: Request, next: Next) -> Response {
             header::ACCESS_CONTROL_ALLOW_HEADERS,
             HeaderValue::from_static("authorization, content-type, mcp-protocol-version"),
         );
-        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
         return response;
     }
     let mut response = next.run(request).await;
-    response
-        .headers_mut()
-        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     response
 }

@@ -113,13 +113,25 @@ pub fn routes(
         .map(|u| u.path().trim_end_matches('/').to_owned())
         .unwrap_or_default();
     let mut router = router
-        .route("/.well-known/oauth-authorization-server", get(oauth_metadata))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth_metadata),
+        )
         .route("/.well-known/openid-configuration", get(openid_metadata));
     if !path.is_empty() {
         router = router
-            .route(&format!("/.well-known/oauth-authorization-server{path}"), get(oauth_metadata))
-            .route(&format!("/.well-known/openid-configuration{path}"), get(openid_metadata))
-            .route(&format!("{path}/.well-known/openid-configuration"), get(openid_metadata));
+            .route(
+                &format!("/.well-known/oauth-authorization-server{path}"),
+                get(oauth_metadata),
+            )
+            .route(
+                &format!("/.well-known/openid-configuration{path}"),
+                get(openid_metadata),
+            )
+            .route(
+                &format!("{path}/.well-known/openid-configuration"),
+                get(openid_metadata),
+            );
     }
     router
 }

@@ -82,7 +82,10 @@ impl MetadataDocuments {
                     cache.clear();
                 }
             }
-            cache.insert(client_id.to_owned(), (client.clone(), Instant::now() + max_age));
+            cache.insert(
+                client_id.to_owned(),
+                (client.clone(), Instant::now() + max_age),
+            );
         }
         Ok(client)
     }
@@ -90,7 +93,9 @@ impl MetadataDocuments {
     /// CIMD §3: https, a path, no fragment, userinfo, query or dot segments, and written the
     /// way a URL parser writes it so that string comparison is unambiguous.
     fn check_url(&self, client_id: &str) -> Result<url::Url, String> {
-        let bad = |why: &str| format!("the client id {client_id:?} is not a usable metadata document URL: {why}");
+        let bad = |why: &str| {
+            format!("the client id {client_id:?} is not a usable metadata document URL: {why}")
+        };
         let url = url::Url::parse(client_id).map_err(|_| bad("not a URL"))?;
         let loopback_dev = self.development && redirect_uri::is_loopback_http(&url);
         if url.scheme() != "https" && !loopback_dev {
@@ -110,22 +115,34 @@ impl MetadataDocuments {
             return Err(bad("it must not carry user information"));
         }
         if url.as_str() != client_id {
-            return Err(bad("it is not in normal form (dot segments, default port, case or escaping)"));
+            return Err(bad(
+                "it is not in normal form (dot segments, default port, case or escaping)",
+            ));
         }
         Ok(url)
     }
 
-    async fn fetch(&self, client_id: &str, url: &url::Url) -> Result<(Client, Option<Duration>), String> {
-        let fail = |why: String| format!("the client's metadata document at {client_id} could not be used: {why}");
+    async fn fetch(
+        &self,
+        client_id: &str,
+        url: &url::Url,
+    ) -> Result<(Client, Option<Duration>), String> {
+        let fail = |why: String| {
+            format!("the client's metadata document at {client_id} could not be used: {why}")
+        };
         let host = url.host_str().ok_or_else(|| fail("no host".into()))?;
         let port = url.port_or_known_default().unwrap_or(443);
         let lookup_host = host.trim_start_matches('[').trim_end_matches(']');
-        let addrs: Vec<SocketAddr> = tokio::time::timeout(FETCH_TIMEOUT, tokio::net::lookup_host((lookup_host, port)))
-            .await
-            .map_err(|_| fail("name resolution timed out".into()))?
-            .map_err(|e| fail(format!("name resolution failed: {e}")))?
-            .collect();
-        let addr = addrs.first().copied().ok_or_else(|| fail("the host has no address".into()))?;
+        let addrs: Vec<SocketAddr> =
+            tokio::time::timeout(FETCH_TIMEOUT, tokio::net::lookup_host((lookup_host, port)))
+                .await
+                .map_err(|_| fail("name resolution timed out".into()))?
+                .map_err(|e| fail(format!("name resolution failed: {e}")))?
+                .collect();
+        let addr = addrs
+            .first()
+            .copied()
+            .ok_or_else(|| fail("the host has no address".into()))?;
         for a in &addrs {
             let ip = a.ip();
             let allowed = !is_special_use(ip) || (self.development && ip.is_loopback());
@@ -146,9 +163,21 @@ impl MetadataDocuments {
             .header("accept", "application/json")
             .send()
             .await
-            .map_err(|e| fail(format!("request failed ({})", if e.is_timeout() { "timed out".to_string() } else { e.to_string() })))?;
+            .map_err(|e| {
+                fail(format!(
+                    "request failed ({})",
+                    if e.is_timeout() {
+                        "timed out".to_string()
+                    } else {
+                        e.to_string()
+                    }
+                ))
+            })?;
         if response.status() != reqwest::StatusCode::OK {
-            return Err(fail(format!("it answered HTTP {} (only 200 is accepted, redirects are not followed)", response.status().as_u16())));
+            return Err(fail(format!(
+                "it answered HTTP {} (only 200 is accepted, redirects are not followed)",
+                response.status().as_u16()
+            )));
         }
         let content_type = response
             .headers()
@@ -156,8 +185,15 @@ impl MetadataDocuments {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_ascii_lowercase();
-        let media = content_type.split(';').next().unwrap_or_default().trim().to_owned();
-        if !(media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))) {
+        let media = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        if !(media == "application/json"
+            || (media.starts_with("application/") && media.ends_with("+json")))
+        {
             return Err(fail(format!("its content type is {media:?}, not JSON")));
         }
         let max_age = cache_lifetime(response.headers());
@@ -168,7 +204,8 @@ impl MetadataDocuments {
                 return Err(fail(format!("it is larger than {MAX_DOCUMENT} bytes")));
             }
         }
-        let doc: Document = serde_json::from_slice(&body).map_err(|e| fail(format!("it is not a valid client metadata document: {e}")))?;
+        let doc: Document = serde_json::from_slice(&body)
+            .map_err(|e| fail(format!("it is not a valid client metadata document: {e}")))?;
         let client = validate(client_id, doc).map_err(fail)?;
         Ok((client, max_age))
     }
@@ -177,7 +214,10 @@ impl MetadataDocuments {
 /// CIMD §4: the document names itself, lists its redirect URIs and holds no shared secret.
 fn validate(client_id: &str, doc: Document) -> Result<Client, String> {
     if doc.client_id != client_id {
-        return Err(format!("its client_id {:?} is not the URL it was fetched from", doc.client_id));
+        return Err(format!(
+            "its client_id {:?} is not the URL it was fetched from",
+            doc.client_id
+        ));
     }
     if doc.client_secret.is_some() || doc.client_secret_expires_at.is_some() {
         return Err("it contains a client secret, which metadata documents must not".into());
@@ -202,8 +242,13 @@ fn validate(client_id: &str, doc: Document) -> Result<Client, String> {
     let grant_types = doc
         .grant_types
         .unwrap_or_else(|| vec![AUTHORIZATION_CODE.into()]);
-    if let Some(g) = grant_types.iter().find(|g| *g != AUTHORIZATION_CODE && *g != REFRESH_TOKEN) {
-        return Err(format!("grant type {g:?} is not available to public clients"));
+    if let Some(g) = grant_types
+        .iter()
+        .find(|g| *g != AUTHORIZATION_CODE && *g != REFRESH_TOKEN)
+    {
+        return Err(format!(
+            "grant type {g:?} is not available to public clients"
+        ));
     }
     let name = doc
         .client_name
@@ -233,7 +278,10 @@ fn cache_lifetime(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         if directive == "no-store" || directive == "no-cache" {
             return None;
         }
-        if let Some(secs) = directive.strip_prefix("max-age=").and_then(|s| s.parse().ok()) {
+        if let Some(secs) = directive
+            .strip_prefix("max-age=")
+            .and_then(|s| s.parse().ok())
+        {
             max_age = Some(Duration::from_secs(secs));
         }
     }
@@ -283,7 +331,16 @@ mod tests {
 
     #[test]
     fn special_use_addresses_are_recognised() {
-        for ip in ["127.0.0.1", "10.1.2.3", "169.254.169.254", "100.64.0.1", "::1", "fd00::1", "::ffff:10.0.0.1", "0.0.0.0"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "169.254.169.254",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+            "0.0.0.0",
+        ] {
             assert!(is_special_use(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["93.184.216.34", "2606:4700::1111"] {
@@ -294,7 +351,10 @@ mod tests {
     #[test]
     fn document_urls_must_be_plain() {
         let docs = MetadataDocuments::new(false);
-        assert!(docs.check_url("https://app.example.com/client.json").is_ok());
+        assert!(
+            docs.check_url("https://app.example.com/client.json")
+                .is_ok()
+        );
         for bad in [
             "http://app.example.com/client.json",
             "https://app.example.com/",

@@ -90,10 +90,26 @@ mod tests {
     #[tokio::test]
     async fn hashes_verify_only_the_right_password() {
         assert!(Password::new("short".into()).is_err());
-        let hash = Password::new("correct horse".into()).unwrap().hash().await.unwrap();
+        let hash = Password::new("correct horse".into())
+            .unwrap()
+            .hash()
+            .await
+            .unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(Password::submitted("correct horse".into()).verify(Some(hash.clone())).await);
-        assert!(!Password::submitted("wrong horse".into()).verify(Some(hash)).await);
-        assert!(!Password::submitted("portcullis-dummy-password".into()).verify(None).await);
+        assert!(
+            Password::submitted("correct horse".into())
+                .verify(Some(hash.clone()))
+                .await
+        );
+        assert!(
+            !Password::submitted("wrong horse".into())
+                .verify(Some(hash))
+                .await
+        );
+        assert!(
+            !Password::submitted("portcullis-dummy-password".into())
+                .verify(None)
+                .await
+        );
     }
 }

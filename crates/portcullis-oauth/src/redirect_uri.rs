@@ -30,14 +30,16 @@ pub fn registration_problem(raw: &str, native: bool) -> Option<String> {
         "http" => Some(format!(
             "{raw:?} uses plain http on a non-loopback host; use https"
         )),
-        "javascript" | "data" | "file" | "vbscript" => {
-            Some(format!("{raw:?} uses a scheme that cannot be a redirect target"))
-        }
+        "javascript" | "data" | "file" | "vbscript" => Some(format!(
+            "{raw:?} uses a scheme that cannot be a redirect target"
+        )),
         scheme if native && scheme.contains('.') => None,
         scheme if native => Some(format!(
             "private-use scheme {scheme:?} must be a reversed domain name such as com.example.app"
         )),
-        _ => Some(format!("{raw:?}: web applications must use https redirect URIs")),
+        _ => Some(format!(
+            "{raw:?}: web applications must use https redirect URIs"
+        )),
     }
 }
 
@@ -66,15 +68,42 @@ mod tests {
 
     #[test]
     fn exact_match_except_loopback_port() {
-        assert!(matches("https://app.example.com/cb", "https://app.example.com/cb"));
-        assert!(!matches("https://app.example.com/cb", "https://app.example.com/cb/"));
-        assert!(!matches("https://app.example.com/cb", "https://app.example.com:443/cb"));
-        assert!(!matches("https://app.example.com/cb", "https://app.example.com/cb?x=1"));
-        assert!(matches("http://127.0.0.1/callback", "http://127.0.0.1:53211/callback"));
-        assert!(matches("http://localhost:3000/callback", "http://localhost:4000/callback"));
-        assert!(!matches("http://127.0.0.1/callback", "http://127.0.0.1:53211/other"));
-        assert!(!matches("http://127.0.0.1/callback", "http://localhost:53211/callback"));
-        assert!(!matches("http://evil.example/callback", "http://evil.example:81/callback"));
+        assert!(matches(
+            "https://app.example.com/cb",
+            "https://app.example.com/cb"
+        ));
+        assert!(!matches(
+            "https://app.example.com/cb",
+            "https://app.example.com/cb/"
+        ));
+        assert!(!matches(
+            "https://app.example.com/cb",
+            "https://app.example.com:443/cb"
+        ));
+        assert!(!matches(
+            "https://app.example.com/cb",
+            "https://app.example.com/cb?x=1"
+        ));
+        assert!(matches(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:53211/callback"
+        ));
+        assert!(matches(
+            "http://localhost:3000/callback",
+            "http://localhost:4000/callback"
+        ));
+        assert!(!matches(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:53211/other"
+        ));
+        assert!(!matches(
+            "http://127.0.0.1/callback",
+            "http://localhost:53211/callback"
+        ));
+        assert!(!matches(
+            "http://evil.example/callback",
+            "http://evil.example:81/callback"
+        ));
     }
 
     #[test]

@@ -65,8 +65,11 @@ fn metadata_error(description: impl Into<String>) -> OAuthError {
 /// `POST /register`.
 pub async fn handle(State(server): State<Arc<AuthorizationServer>>, body: Bytes) -> Response {
     let result = async {
-        let request: RegistrationRequest = serde_json::from_slice(&body)
-            .map_err(|e| metadata_error(format!("the body is not a valid client metadata JSON object: {e}")))?;
+        let request: RegistrationRequest = serde_json::from_slice(&body).map_err(|e| {
+            metadata_error(format!(
+                "the body is not a valid client metadata JSON object: {e}"
+            ))
+        })?;
         server.register(request).await
     }
     .await;
@@ -94,12 +97,19 @@ pub async fn handle(State(server): State<Arc<AuthorizationServer>>, body: Bytes)
 }
 
 impl AuthorizationServer {
-    async fn register(&self, request: RegistrationRequest) -> Result<RegistrationResponse, OAuthError> {
+    async fn register(
+        &self,
+        request: RegistrationRequest,
+    ) -> Result<RegistrationResponse, OAuthError> {
         let application_type = request.application_type.unwrap_or_else(|| "web".into());
         let native = match application_type.as_str() {
             "native" => true,
             "web" => false,
-            other => return Err(metadata_error(format!("application_type {other:?} is not web or native"))),
+            other => {
+                return Err(metadata_error(format!(
+                    "application_type {other:?} is not web or native"
+                )));
+            }
         };
         let auth_method = request
             .token_endpoint_auth_method
@@ -113,14 +123,18 @@ impl AuthorizationServer {
                 )));
             }
         };
-        let grant_types = request.grant_types.unwrap_or_else(|| vec![AUTHORIZATION_CODE.into()]);
+        let grant_types = request
+            .grant_types
+            .unwrap_or_else(|| vec![AUTHORIZATION_CODE.into()]);
         for g in &grant_types {
             if ![AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS].contains(&g.as_str()) {
                 return Err(metadata_error(format!("grant type {g:?} is not supported")));
             }
         }
         if grant_types.iter().any(|g| g == CLIENT_CREDENTIALS) && !confidential {
-            return Err(metadata_error("client_credentials needs a confidential client (token_endpoint_auth_method client_secret_basic or client_secret_post)"));
+            return Err(metadata_error(
+                "client_credentials needs a confidential client (token_endpoint_auth_method client_secret_basic or client_secret_post)",
+            ));
         }
         if let Some(types) = &request.response_types
             && types.iter().any(|t| t != "code")
@@ -129,14 +143,23 @@ impl AuthorizationServer {
         }
         let uses_redirects = grant_types.iter().any(|g| g == AUTHORIZATION_CODE);
         if uses_redirects && request.redirect_uris.is_empty() {
-            return Err(OAuthError::new(ErrorCode::InvalidRedirectUri, "redirect_uris is required for the authorization_code grant"));
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRedirectUri,
+                "redirect_uris is required for the authorization_code grant",
+            ));
         }
         if request.redirect_uris.len() > MAX_REDIRECT_URIS {
-            return Err(OAuthError::new(ErrorCode::InvalidRedirectUri, format!("at most {MAX_REDIRECT_URIS} redirect URIs")));
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRedirectUri,
+                format!("at most {MAX_REDIRECT_URIS} redirect URIs"),
+            ));
         }
         for uri in &request.redirect_uris {
             if uri.len() > MAX_URI_LEN {
-                return Err(OAuthError::new(ErrorCode::InvalidRedirectUri, format!("redirect URIs are limited to {MAX_URI_LEN} characters")));
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidRedirectUri,
+                    format!("redirect URIs are limited to {MAX_URI_LEN} characters"),
+                ));
             }
             if let Some(problem) = redirect_uri::registration_problem(uri, native) {
                 return Err(OAuthError::new(ErrorCode::InvalidRedirectUri, problem));
@@ -158,7 +181,9 @@ impl AuthorizationServer {
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "Unnamed client".into());
         if name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-            return Err(metadata_error(format!("client_name must be at most {MAX_NAME_LEN} printable characters")));
+            return Err(metadata_error(format!(
+                "client_name must be at most {MAX_NAME_LEN} printable characters"
+            )));
         }
         let recent = self
             .store
@@ -185,10 +210,13 @@ impl AuthorizationServer {
             registered_by: "dynamic".into(),
             created_at: now,
         };
-        self.store.insert_client(&stored).await.map_err(|e| match e {
-            StoreError::Conflict { .. } => OAuthError::server_error(&"client id collision"),
-            other => OAuthError::from(other),
-        })?;
+        self.store
+            .insert_client(&stored)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict { .. } => OAuthError::server_error(&"client id collision"),
+                other => OAuthError::from(other),
+            })?;
         tracing::info!(client = %stored.client_id, confidential, application_type, "client registered itself");
         Ok(RegistrationResponse {
             client_id: stored.client_id,

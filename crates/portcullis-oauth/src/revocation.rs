@@ -22,8 +22,15 @@ use crate::{AuthorizationServer, OAuthError, params::Params, secret};
 
 /// A token this server issued, identified.
 enum Issued {
-    Refresh { grant: portcullis_core::oauth::Grant, expires_at: String, used: bool },
-    Access { claims: Arc<serde_json::Map<String, Value>>, grant_id: Option<String> },
+    Refresh {
+        grant: Box<portcullis_core::oauth::Grant>,
+        expires_at: String,
+        used: bool,
+    },
+    Access {
+        claims: Arc<serde_json::Map<String, Value>>,
+        grant_id: Option<String>,
+    },
 }
 
 impl AuthorizationServer {
@@ -36,14 +43,18 @@ impl AuthorizationServer {
                 return Ok(None);
             };
             return Ok(Some(Issued::Refresh {
-                grant,
+                grant: Box::new(grant),
                 expires_at: row.expires_at,
                 used: row.used_at.is_some(),
             }));
         }
         match self.verifier.verify(token).await {
             Ok(principal) => {
-                let grant_id = principal.claims.get("sid").and_then(Value::as_str).map(str::to_owned);
+                let grant_id = principal
+                    .claims
+                    .get("sid")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
                 Ok(Some(Issued::Access {
                     claims: principal.claims,
                     grant_id,
@@ -62,7 +73,11 @@ fn no_store(mut response: Response) -> Response {
 }
 
 /// `POST /revoke`.
-pub async fn revoke(State(server): State<Arc<AuthorizationServer>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn revoke(
+    State(server): State<Arc<AuthorizationServer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let result = async {
         let params = Params::parse(&body)?;
         let client = server.clients.authenticate(&headers, &params).await?;
@@ -70,7 +85,10 @@ pub async fn revoke(State(server): State<Arc<AuthorizationServer>>, headers: Hea
         let (owner, grant_id) = match server.identify(token).await? {
             Some(Issued::Refresh { grant, .. }) => (Some(grant.client_id.clone()), Some(grant.id)),
             Some(Issued::Access { claims, grant_id }) => (
-                claims.get("client_id").and_then(Value::as_str).map(str::to_owned),
+                claims
+                    .get("client_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
                 grant_id,
             ),
             None => (None, None),
@@ -78,7 +96,9 @@ pub async fn revoke(State(server): State<Arc<AuthorizationServer>>, headers: Hea
         if let (Some(owner), Some(grant_id)) = (owner, grant_id)
             && owner == client.id
         {
-            server.revoke_grant(&grant_id, "revoked by the client (RFC 7009)").await?;
+            server
+                .revoke_grant(&grant_id, "revoked by the client (RFC 7009)")
+                .await?;
         }
         Ok::<_, OAuthError>(())
     }
@@ -90,7 +110,11 @@ pub async fn revoke(State(server): State<Arc<AuthorizationServer>>, headers: Hea
 }
 
 /// `POST /introspect`.
-pub async fn introspect(State(server): State<Arc<AuthorizationServer>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn introspect(
+    State(server): State<Arc<AuthorizationServer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let result = async {
         let params = Params::parse(&body)?;
         let client = server.clients.authenticate(&headers, &params).await?;

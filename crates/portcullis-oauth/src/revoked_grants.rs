@@ -31,7 +31,10 @@ impl RevokedGrants {
     }
 
     pub fn contains(&self, grant_id: &str) -> bool {
-        self.ids.read().expect("revocations poisoned").contains(grant_id)
+        self.ids
+            .read()
+            .expect("revocations poisoned")
+            .contains(grant_id)
     }
 
     /// Reads revocations newer than the last seen (with an overlap for clock skew); on the
@@ -60,8 +63,12 @@ impl RevokedGrants {
     /// Forgets everything and reloads (drops grants that have since been purged).
     pub async fn reload(&self, store: &OAuthStore) -> Result<(), StoreError> {
         let rows = store.grants_revoked_since("").await?;
-        let newest = rows.last().map(|(_, at)| at.clone()).unwrap_or_else(timestamp::now);
-        *self.ids.write().expect("revocations poisoned") = rows.into_iter().map(|(id, _)| id).collect();
+        let newest = rows
+            .last()
+            .map(|(_, at)| at.clone())
+            .unwrap_or_else(timestamp::now);
+        *self.ids.write().expect("revocations poisoned") =
+            rows.into_iter().map(|(id, _)| id).collect();
         *self.cursor.lock().expect("revocations poisoned") = Some(newest);
         Ok(())
     }

@@ -15,7 +15,8 @@ impl Scopes {
         allowed: &[String],
     ) -> Result<Self, OAuthError> {
         let permitted = |s: &str| {
-            supported.iter().any(|x| x == s) && (allowed.is_empty() || allowed.iter().any(|x| x == s))
+            supported.iter().any(|x| x == s)
+                && (allowed.is_empty() || allowed.iter().any(|x| x == s))
         };
         let Some(requested) = requested else {
             let default: Vec<String> = supported.iter().filter(|s| permitted(s)).cloned().collect();
@@ -40,7 +41,9 @@ impl Scopes {
             }
         }
         if out.is_empty() {
-            return Err(OAuthError::invalid_scope("the scope parameter names no scope"));
+            return Err(OAuthError::invalid_scope(
+                "the scope parameter names no scope",
+            ));
         }
         out.sort_by_key(|s| supported.iter().position(|x| x == s));
         Ok(Self(out))
@@ -85,19 +88,27 @@ mod tests {
 
     #[test]
     fn unknown_and_disallowed_scopes_are_refused() {
-        let s = Scopes::negotiate(Some("tasks:write tasks:read tasks:read"), &supported(), &[]).unwrap();
+        let s = Scopes::negotiate(Some("tasks:write tasks:read tasks:read"), &supported(), &[])
+            .unwrap();
         assert_eq!(s.as_string(), "tasks:read tasks:write");
         assert!(Scopes::negotiate(Some("admin"), &supported(), &[]).is_err());
-        assert!(Scopes::negotiate(Some("tasks:write"), &supported(), &["tasks:read".into()]).is_err());
+        assert!(
+            Scopes::negotiate(Some("tasks:write"), &supported(), &["tasks:read".into()]).is_err()
+        );
         assert_eq!(
-            Scopes::negotiate(None, &supported(), &["tasks:read".into()]).unwrap().as_string(),
+            Scopes::negotiate(None, &supported(), &["tasks:read".into()])
+                .unwrap()
+                .as_string(),
             "tasks:read"
         );
     }
 
     #[test]
     fn narrowing_never_widens() {
-        assert_eq!(Scopes::narrow("tasks:read tasks:write", Some("tasks:read")).unwrap(), "tasks:read");
+        assert_eq!(
+            Scopes::narrow("tasks:read tasks:write", Some("tasks:read")).unwrap(),
+            "tasks:read"
+        );
         assert!(Scopes::narrow("tasks:read", Some("tasks:write")).is_err());
         assert_eq!(Scopes::narrow("tasks:read", None).unwrap(), "tasks:read");
     }

@@ -40,7 +40,11 @@ pub struct TokenResponse {
 }
 
 /// `POST /token`.
-pub async fn handle(State(server): State<Arc<AuthorizationServer>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn handle(
+    State(server): State<Arc<AuthorizationServer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match server.token(&headers, &body).await {
         Ok(tokens) => {
             let mut response = Json(tokens).into_response();
@@ -63,7 +67,9 @@ impl AuthorizationServer {
         if ![AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS].contains(&grant_type.as_str()) {
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
-                format!("grant_type {grant_type:?} is not supported; use authorization_code, refresh_token or client_credentials"),
+                format!(
+                    "grant_type {grant_type:?} is not supported; use authorization_code, refresh_token or client_credentials"
+                ),
             ));
         }
         let client = self.clients.authenticate(headers, &params).await?;
@@ -80,7 +86,11 @@ impl AuthorizationServer {
         }
     }
 
-    async fn exchange_code(&self, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+    async fn exchange_code(
+        &self,
+        client: &Client,
+        params: &Params,
+    ) -> Result<TokenResponse, OAuthError> {
         let code = params.require("code")?;
         let verifier = params.get("code_verifier").ok_or_else(|| {
             OAuthError::invalid_request("code_verifier is required (PKCE): send the verifier whose S256 challenge was sent to /authorize")
@@ -97,27 +107,42 @@ impl AuthorizationServer {
             .await?
             .ok_or_else(|| OAuthError::invalid_grant("the authorization code is not valid"))?;
         if stored.client_id != client.id {
-            return Err(OAuthError::invalid_grant("the authorization code was issued to another client"));
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was issued to another client",
+            ));
         }
-        if params.get("redirect_uri").is_some_and(|uri| uri != stored.redirect_uri) {
-            return Err(OAuthError::invalid_grant("redirect_uri differs from the one the code was issued for"));
+        if params
+            .get("redirect_uri")
+            .is_some_and(|uri| uri != stored.redirect_uri)
+        {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri differs from the one the code was issued for",
+            ));
         }
         let resource = self.check_resource(params.get("resource"))?;
         if resource != stored.resource {
-            return Err(OAuthError::new(ErrorCode::InvalidTarget, "resource differs from the one authorized"));
+            return Err(OAuthError::new(
+                ErrorCode::InvalidTarget,
+                "resource differs from the one authorized",
+            ));
         }
         if !secret::pkce_matches(verifier, &stored.code_challenge) {
             // Burn the code: a wrong verifier must not get another try.
             self.store.consume_code(&code_hash).await?;
-            return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+            return Err(OAuthError::invalid_grant(
+                "code_verifier does not match the code_challenge",
+            ));
         }
         // A correct second redemption means the code leaked: revoke what it issued.
         if stored.used_at.is_some() || !self.store.consume_code(&code_hash).await? {
             let expired = stored.used_at.is_none() && stored.expires_at <= timestamp::now();
             if expired {
-                return Err(OAuthError::invalid_grant("the authorization code has expired; authorize again"));
+                return Err(OAuthError::invalid_grant(
+                    "the authorization code has expired; authorize again",
+                ));
             }
-            self.revoke_grant(&stored.grant_id, "authorization code replayed").await?;
+            self.revoke_grant(&stored.grant_id, "authorization code replayed")
+                .await?;
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used; the tokens issued from it have been revoked",
             ));
@@ -144,25 +169,40 @@ impl AuthorizationServer {
         let hash = secret::digest(presented);
         let invalid = || OAuthError::invalid_grant("the refresh token is not valid");
         let token = self.store.refresh_token(&hash).await?.ok_or_else(invalid)?;
-        let grant = self.store.grant(&token.grant_id).await?.ok_or_else(invalid)?;
+        let grant = self
+            .store
+            .grant(&token.grant_id)
+            .await?
+            .ok_or_else(invalid)?;
         if grant.client_id != client.id {
-            return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was issued to another client",
+            ));
         }
         if grant.revoked_at.is_some() {
-            return Err(OAuthError::invalid_grant("the refresh token has been revoked; authorize again"));
+            return Err(OAuthError::invalid_grant(
+                "the refresh token has been revoked; authorize again",
+            ));
         }
         let now = timestamp::now();
         if grant.expires_at <= now {
-            return Err(OAuthError::invalid_grant("the authorization has expired; authorize again"));
+            return Err(OAuthError::invalid_grant(
+                "the authorization has expired; authorize again",
+            ));
         }
         let scope = Scopes::narrow(&grant.scope, params.get("scope"))?;
         let resource = self.check_resource(params.get("resource"))?;
         if resource != grant.resource {
-            return Err(OAuthError::new(ErrorCode::InvalidTarget, "resource differs from the one authorized"));
+            return Err(OAuthError::new(
+                ErrorCode::InvalidTarget,
+                "resource differs from the one authorized",
+            ));
         }
         if token.used_at.is_some() || !self.store.consume_refresh_token(&hash).await? {
             if token.used_at.is_none() && token.expires_at <= now {
-                return Err(OAuthError::invalid_grant("the refresh token has expired; authorize again"));
+                return Err(OAuthError::invalid_grant(
+                    "the refresh token has expired; authorize again",
+                ));
             }
             self.revoke_grant(&grant.id, "refresh token reused").await?;
             return Err(OAuthError::invalid_grant(
@@ -172,14 +212,22 @@ impl AuthorizationServer {
         self.issue(&grant, &scope, true).await
     }
 
-    async fn client_credentials(&self, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+    async fn client_credentials(
+        &self,
+        client: &Client,
+        params: &Params,
+    ) -> Result<TokenResponse, OAuthError> {
         if !client.is_confidential() {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
                 "client_credentials needs a confidential client (one with a secret)",
             ));
         }
-        let scopes = Scopes::negotiate(params.get("scope"), &self.config.scopes_supported, &client.allowed_scopes)?;
+        let scopes = Scopes::negotiate(
+            params.get("scope"),
+            &self.config.scopes_supported,
+            &client.allowed_scopes,
+        )?;
         let resource = self.check_resource(params.get("resource"))?;
         let grant = Grant {
             id: uuid::Uuid::now_v7().hyphenated().to_string(),
@@ -198,7 +246,12 @@ impl AuthorizationServer {
     }
 
     /// Signs an access token for the grant and, when asked, a new refresh token.
-    async fn issue(&self, grant: &Grant, scope: &str, with_refresh: bool) -> Result<TokenResponse, OAuthError> {
+    async fn issue(
+        &self,
+        grant: &Grant,
+        scope: &str,
+        with_refresh: bool,
+    ) -> Result<TokenResponse, OAuthError> {
         let ttl = self.config.access_token_ttl;
         let access_token = self
             .keys
@@ -218,7 +271,11 @@ impl AuthorizationServer {
             let secret = Secret::generate("pcr_");
             // Idle expiry, but never beyond the grant's own lifetime.
             let idle = timestamp::in_future(self.config.refresh_token_ttl);
-            let expires_at = if idle < grant.expires_at { idle } else { grant.expires_at.clone() };
+            let expires_at = if idle < grant.expires_at {
+                idle
+            } else {
+                grant.expires_at.clone()
+            };
             self.store
                 .insert_refresh_token(&RefreshToken {
                     token_hash: secret.digest(),

@@ -18,8 +18,12 @@ use crate::{
 
 async fn open(common: &CommonArgs) -> anyhow::Result<(CommonSettings, Store)> {
     let (settings, _) = resolve_common(common)?;
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("cannot create the data directory {}", settings.data_dir.display()))?;
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
     let store = Store::connect(&settings.database_url)
         .await
         .context("cannot open the database (check --database-url)")?;
@@ -30,7 +34,10 @@ async fn open(common: &CommonArgs) -> anyhow::Result<(CommonSettings, Store)> {
 fn read_password(from_stdin: bool) -> anyhow::Result<Password> {
     let raw = if from_stdin {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).context("cannot read the password from stdin")?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from stdin")?;
         line.trim_end_matches(['\r', '\n']).to_owned()
     } else if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password("Password: ")?;
@@ -74,7 +81,10 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
             let (_, store) = open(&args.common).await?;
             let accounts = store.oauth().list_accounts().await?;
             store.close().await;
-            println!("{:<24} {:<38} {:<16} CREATED", "USERNAME", "SUBJECT", "TENANT");
+            println!(
+                "{:<24} {:<38} {:<16} CREATED",
+                "USERNAME", "SUBJECT", "TENANT"
+            );
             for a in accounts {
                 println!(
                     "{:<24} {:<38} {:<16} {}",
@@ -149,7 +159,10 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
             if let Some(scope) = &args.scope {
                 for s in scope.split(' ').filter(|s| !s.is_empty()) {
                     if !portcullis_mcp::SUPPORTED_SCOPES.contains(&s) {
-                        bail!("--scope: unknown scope {s:?} (known: {})", portcullis_mcp::SUPPORTED_SCOPES.join(" "));
+                        bail!(
+                            "--scope: unknown scope {s:?} (known: {})",
+                            portcullis_mcp::SUPPORTED_SCOPES.join(" ")
+                        );
                     }
                 }
             }
@@ -162,7 +175,12 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
                 grant_types,
                 scope: args.scope.clone(),
                 application_type: "native".into(),
-                token_endpoint_auth_method: if args.confidential { "client_secret_basic" } else { "none" }.into(),
+                token_endpoint_auth_method: if args.confidential {
+                    "client_secret_basic"
+                } else {
+                    "none"
+                }
+                .into(),
                 registered_by: "cli".into(),
                 created_at: timestamp::now(),
             };
@@ -180,12 +198,19 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
             let (_, store) = open(&args.common).await?;
             let clients = store.oauth().list_clients().await?;
             store.close().await;
-            println!("{:<37} {:<12} {:<9} {:<24} REDIRECT URIS", "CLIENT ID", "TYPE", "SOURCE", "NAME");
+            println!(
+                "{:<37} {:<12} {:<9} {:<24} REDIRECT URIS",
+                "CLIENT ID", "TYPE", "SOURCE", "NAME"
+            );
             for c in clients {
                 println!(
                     "{:<37} {:<12} {:<9} {:<24} {}",
                     c.client_id,
-                    if c.secret_hash.is_some() { "confidential" } else { "public" },
+                    if c.secret_hash.is_some() {
+                        "confidential"
+                    } else {
+                        "public"
+                    },
                     c.registered_by,
                     c.name.chars().take(24).collect::<String>(),
                     c.redirect_uris.join(" ")
@@ -198,7 +223,10 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
             let removed = store.oauth().remove_client(&args.client_id).await?;
             store.close().await;
             if !removed {
-                bail!("no client {:?} (configured clients are removed from the config file)", args.client_id);
+                bail!(
+                    "no client {:?} (configured clients are removed from the config file)",
+                    args.client_id
+                );
             }
             eprintln!("removed client {} and revoked its tokens", args.client_id);
             Ok(())
@@ -210,7 +238,8 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::Rotate(args) => {
             let (settings, _) = resolve_common(&args.common)?;
-            let retention = std::time::Duration::from_secs(args.retention_secs.unwrap_or(3600 + 300));
+            let retention =
+                std::time::Duration::from_secs(args.retention_secs.unwrap_or(3600 + 300));
             let rotation = KeyRing::rotate(&settings.keys_dir(), retention)?;
             println!("{}", rotation.new_kid);
             eprintln!(
@@ -224,7 +253,10 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::List(args) => {
             let (settings, _) = resolve_common(&args.common)?;
-            let ring = KeyRing::open(&settings.keys_dir(), std::time::Duration::from_secs(3600 + 300))?;
+            let ring = KeyRing::open(
+                &settings.keys_dir(),
+                std::time::Duration::from_secs(3600 + 300),
+            )?;
             let signing = ring.signer().kid().to_owned();
             for key in ring.jwks().keys {
                 let kid = key.common.key_id.unwrap_or_default();

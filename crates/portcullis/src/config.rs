@@ -172,7 +172,11 @@ impl AuthorizationSettings {
     }
 }
 
-fn ranged(key: &'static str, value: u64, range: std::ops::RangeInclusive<u64>) -> Result<u64, ConfigError> {
+fn ranged(
+    key: &'static str,
+    value: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
     if range.contains(&value) {
         Ok(value)
     } else {
@@ -187,10 +191,16 @@ fn ranged(key: &'static str, value: u64, range: std::ops::RangeInclusive<u64>) -
 fn configured_client(c: FileClient) -> Result<portcullis_oauth::ConfiguredClient, ConfigError> {
     use portcullis_oauth::client::{AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN};
     let bad = |problem: String| {
-        ConfigError::new("clients", format!("client {:?}: {problem}", c.client_id), "fix the [[clients]] entry")
+        ConfigError::new(
+            "clients",
+            format!("client {:?}: {problem}", c.client_id),
+            "fix the [[clients]] entry",
+        )
     };
     if c.client_id.is_empty() || c.client_id.contains("://") || c.client_id.len() > 200 {
-        return Err(bad("client_id must be 1 to 200 characters and not a URL".into()));
+        return Err(bad(
+            "client_id must be 1 to 200 characters and not a URL".into()
+        ));
     }
     for uri in &c.redirect_uris {
         if let Some(problem) = portcullis_oauth::redirect_uri::registration_problem(uri, true) {
@@ -425,17 +435,23 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
     }
     let access_ttl = ranged(
         "access_token_ttl_secs",
-        args.access_token_ttl_secs.or(file.access_token_ttl_secs).unwrap_or(3600),
+        args.access_token_ttl_secs
+            .or(file.access_token_ttl_secs)
+            .unwrap_or(3600),
         60..=86_400,
     )?;
     let refresh_ttl = ranged(
         "refresh_token_ttl_secs",
-        args.refresh_token_ttl_secs.or(file.refresh_token_ttl_secs).unwrap_or(30 * 86_400),
+        args.refresh_token_ttl_secs
+            .or(file.refresh_token_ttl_secs)
+            .unwrap_or(30 * 86_400),
         60..=365 * 86_400,
     )?;
     let code_ttl = ranged(
         "authorization_code_ttl_secs",
-        args.authorization_code_ttl_secs.or(file.authorization_code_ttl_secs).unwrap_or(60),
+        args.authorization_code_ttl_secs
+            .or(file.authorization_code_ttl_secs)
+            .unwrap_or(60),
         1..=600,
     )?;
     let clients = file
@@ -447,7 +463,10 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         access_token_ttl: Duration::from_secs(access_ttl),
         refresh_token_ttl: Duration::from_secs(refresh_ttl),
         code_ttl: Duration::from_secs(code_ttl),
-        dynamic_registration: args.dynamic_registration.or(file.dynamic_registration).unwrap_or(true),
+        dynamic_registration: args
+            .dynamic_registration
+            .or(file.dynamic_registration)
+            .unwrap_or(true),
         max_registrations_per_hour: args
             .max_registrations_per_hour
             .or(file.max_registrations_per_hour)

@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use portcullis_auth::{KeySource, ResourceServer, ResourceServerConfig, RevocationCheck};
-use portcullis_oauth::{AuthorizationServer, AuthorizationServerConfig, KeyRing};
 use portcullis_core::Store;
 use portcullis_http::{HttpSettings, OriginPolicy};
 use portcullis_mcp::SUPPORTED_SCOPES;
+use portcullis_oauth::{AuthorizationServer, AuthorizationServerConfig, KeyRing};
 
 use crate::{
     cli::ServeArgs,
@@ -37,7 +37,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         TokenKeys::Local => Some(Arc::new(authorization_server(&settings, &store).await?)),
         _ => None,
     };
-    let resource_server = Arc::new(resource_server(&settings, authorization_server.as_deref()).await?);
+    let resource_server =
+        Arc::new(resource_server(&settings, authorization_server.as_deref()).await?);
 
     let listener = tokio::net::TcpListener::bind(common.bind)
         .await
@@ -79,7 +80,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// The built-in authorization server: the default issuer when none is configured.
-async fn authorization_server(settings: &ServeSettings, store: &Store) -> anyhow::Result<AuthorizationServer> {
+async fn authorization_server(
+    settings: &ServeSettings,
+    store: &Store,
+) -> anyhow::Result<AuthorizationServer> {
     let common = &settings.common;
     let auth = &settings.authorization;
     let keys = Arc::new(
@@ -101,7 +105,9 @@ async fn authorization_server(settings: &ServeSettings, store: &Store) -> anyhow
     config.development = auth.dev_mode;
     config.clients = auth.clients.clone();
     if auth.dev_mode {
-        tracing::warn!("development mode: client metadata documents may be fetched from loopback over plain http");
+        tracing::warn!(
+            "development mode: client metadata documents may be fetched from loopback over plain http"
+        );
     }
     let server = AuthorizationServer::new(config, store.oauth(), keys)
         .await
@@ -121,7 +127,9 @@ async fn resource_server(
     let common = &settings.common;
     let keys = match (&settings.token_keys, authorization_server) {
         (TokenKeys::Local, Some(server)) => KeySource::Provider(server.keys()),
-        (TokenKeys::Local, None) => anyhow::bail!("the built-in authorization server is not running"),
+        (TokenKeys::Local, None) => {
+            anyhow::bail!("the built-in authorization server is not running")
+        }
         (TokenKeys::File(path), _) => KeySource::File(path.clone()),
         (TokenKeys::JwksUri(url), _) => KeySource::JwksUri(url.clone()),
         (TokenKeys::Discovery, _) => KeySource::Discovery,

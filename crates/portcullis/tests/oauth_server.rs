@@ -8,21 +8,12 @@ mod support;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::{
-    Db, McpClient, Options, TestApp,
+    Db, McpClient, TestApp,
     oauth::{Browser, PASSWORD, TestClient, pkce, query_of},
 };
 
 async fn builtin(db: Db, extra: &[&str]) -> TestApp {
-    let app = TestApp::spawn_with(
-        db,
-        Options {
-            args: extra.iter().map(|s| s.to_string()).collect(),
-            no_key_args: true,
-        },
-    )
-    .await;
-    app.add_user("alice");
-    app
+    TestApp::spawn_builtin(db, extra).await
 }
 
 async fn list_status(app: &TestApp, token: &str) -> u16 {
@@ -50,13 +41,22 @@ async fn full_flow(db: Db) {
     let prm = get_json(&app, "/.well-known/oauth-protected-resource/mcp").await;
     let issuer = prm["authorization_servers"][0].as_str().unwrap().to_owned();
     assert_eq!(issuer, app.base);
-    for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
         let meta = get_json(&app, path).await;
         assert_eq!(meta["issuer"], issuer, "{path}");
         assert_eq!(meta["code_challenge_methods_supported"], json!(["S256"]));
         assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
         assert_eq!(meta["client_id_metadata_document_supported"], true);
-        for key in ["registration_endpoint", "jwks_uri", "scopes_supported", "grant_types_supported", "token_endpoint_auth_methods_supported"] {
+        for key in [
+            "registration_endpoint",
+            "jwks_uri",
+            "scopes_supported",
+            "grant_types_supported",
+            "token_endpoint_auth_methods_supported",
+        ] {
             assert!(!meta[key].is_null(), "{path} lacks {key}");
         }
     }
@@ -64,7 +64,9 @@ async fn full_flow(db: Db) {
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
 
     let client = app.register_public_client().await;
-    let (response, verifier) = app.authorize(&client, "alice", "tasks:read tasks:write").await;
+    let (response, verifier) = app
+        .authorize(&client, "alice", "tasks:read tasks:write")
+        .await;
     assert_eq!(response["state"], "st-123");
     assert_eq!(response["iss"], issuer);
     let code = &response["code"];
@@ -113,8 +115,14 @@ async fn code_replay_revokes_what_the_code_issued(db: Db) {
     let (status, body) = app.exchange(&client, &response["code"], &verifier).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_grant");
-    assert_eq!(list_status(&app, &access).await, 401, "replay must revoke the first tokens");
-    let (status, _) = app.refresh(&client, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        list_status(&app, &access).await,
+        401,
+        "replay must revoke the first tokens"
+    );
+    let (status, _) = app
+        .refresh(&client, tokens["refresh_token"].as_str().unwrap())
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
@@ -127,15 +135,31 @@ async fn authorization_errors_before_the_redirect_is_trusted_are_shown_not_redir
     let (_, challenge) = pkce();
     let mut browser = Browser::new();
 
-    let unknown = TestClient { client_id: "pcc_nope".into(), secret: None, redirect_uri: client.redirect_uri.clone() };
-    let (status, location, page) = browser.get(&app.authorize_url(&unknown, &challenge, "tasks:read", "s")).await;
+    let unknown = TestClient {
+        client_id: "pcc_nope".into(),
+        secret: None,
+        redirect_uri: client.redirect_uri.clone(),
+    };
+    let (status, location, page) = browser
+        .get(&app.authorize_url(&unknown, &challenge, "tasks:read", "s"))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(location.is_none());
     assert!(page.contains("no client"), "{page}");
 
-    for bad in ["http://127.0.0.1:49152/other", "https://evil.example/callback", "http://localhost:49152/callback"] {
-        let wrong = TestClient { client_id: client.client_id.clone(), secret: None, redirect_uri: bad.into() };
-        let (status, location, page) = browser.get(&app.authorize_url(&wrong, &challenge, "tasks:read", "s")).await;
+    for bad in [
+        "http://127.0.0.1:49152/other",
+        "https://evil.example/callback",
+        "http://localhost:49152/callback",
+    ] {
+        let wrong = TestClient {
+            client_id: client.client_id.clone(),
+            secret: None,
+            redirect_uri: bad.into(),
+        };
+        let (status, location, page) = browser
+            .get(&app.authorize_url(&wrong, &challenge, "tasks:read", "s"))
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
         assert!(location.is_none(), "{bad} must not be redirected to");
         assert!(page.contains("not registered"), "{page}");
@@ -149,16 +173,33 @@ async fn authorization_errors_after_the_redirect_is_trusted_go_back_with_iss_and
     let (_, challenge) = pkce();
     let base_url = app.authorize_url(&client, &challenge, "tasks:read", "st");
     let cases: Vec<(String, &str)> = vec![
-        (base_url.replace("&code_challenge_method=S256", ""), "invalid_request"),
-        (base_url.replace("code_challenge_method=S256", "code_challenge_method=plain"), "invalid_request"),
         (
-            base_url.replace(&format!("code_challenge={challenge}&"), "").replace("&code_challenge_method=S256", ""),
+            base_url.replace("&code_challenge_method=S256", ""),
             "invalid_request",
         ),
-        (base_url.replace("scope=tasks%3Aread", "scope=tasks%3Aread+admin"), "invalid_scope"),
-        (base_url.replace("response_type=code", "response_type=token"), "unsupported_response_type"),
         (
-            base_url.replace(&url::form_urlencoded::byte_serialize(app.mcp_url().as_bytes()).collect::<String>(), "https%3A%2F%2Fother.example%2Fmcp"),
+            base_url.replace("code_challenge_method=S256", "code_challenge_method=plain"),
+            "invalid_request",
+        ),
+        (
+            base_url
+                .replace(&format!("code_challenge={challenge}&"), "")
+                .replace("&code_challenge_method=S256", ""),
+            "invalid_request",
+        ),
+        (
+            base_url.replace("scope=tasks%3Aread", "scope=tasks%3Aread+admin"),
+            "invalid_scope",
+        ),
+        (
+            base_url.replace("response_type=code", "response_type=token"),
+            "unsupported_response_type",
+        ),
+        (
+            base_url.replace(
+                &url::form_urlencoded::byte_serialize(app.mcp_url().as_bytes()).collect::<String>(),
+                "https%3A%2F%2Fother.example%2Fmcp",
+            ),
             "invalid_target",
         ),
     ];
@@ -181,24 +222,48 @@ async fn token_endpoint_denies_by_default() {
     // Wrong PKCE verifier: refused, and the code is burnt.
     let (response, verifier) = app.authorize(&client, "alice", "tasks:read").await;
     let (other_verifier, _) = pkce();
-    let (status, body) = app.exchange(&client, &response["code"], &other_verifier).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    let (status, body) = app
+        .exchange(&client, &response["code"], &other_verifier)
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
     let (status, _) = app.exchange(&client, &response["code"], &verifier).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // Missing verifier.
     let (response, _) = app.authorize(&client, "alice", "tasks:read").await;
     let (status, body, _) = app
-        .token_request(&[("grant_type", "authorization_code"), ("code", &response["code"]), ("client_id", &client.client_id)], None)
+        .token_request(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &response["code"]),
+                ("client_id", &client.client_id),
+            ],
+            None,
+        )
         .await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
 
     // Expired code (1 s lifetime).
     let (response, verifier) = app.authorize(&client, "alice", "tasks:read").await;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let (status, body) = app.exchange(&client, &response["code"], &verifier).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
-    assert!(body["error_description"].as_str().unwrap().contains("expired"));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
 
     // Redirect URI mismatch at the token endpoint.
     let (response, verifier) = app.authorize(&client, "alice", "tasks:read").await;
@@ -216,24 +281,64 @@ async fn token_endpoint_denies_by_default() {
             None,
         )
         .await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
 
     // Unknown client, unsupported grant type, duplicated parameter.
     let (status, body, _) = app
-        .token_request(&[("grant_type", "authorization_code"), ("code", "x"), ("client_id", "pcc_nope")], None)
+        .token_request(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", "x"),
+                ("client_id", "pcc_nope"),
+            ],
+            None,
+        )
         .await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
-    let (status, body, _) = app.token_request(&[("grant_type", "password"), ("client_id", &client.client_id)], None).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unsupported_grant_type")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
     let (status, body, _) = app
-        .token_request(&[("grant_type", "refresh_token"), ("grant_type", "refresh_token"), ("client_id", &client.client_id)], None)
+        .token_request(
+            &[("grant_type", "password"), ("client_id", &client.client_id)],
+            None,
+        )
         .await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type"))
+    );
+    let (status, body, _) = app
+        .token_request(
+            &[
+                ("grant_type", "refresh_token"),
+                ("grant_type", "refresh_token"),
+                ("client_id", &client.client_id),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
     // A public client may not use client_credentials.
     let (status, body, _) = app
-        .token_request(&[("grant_type", "client_credentials"), ("client_id", &client.client_id)], None)
+        .token_request(
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &client.client_id),
+            ],
+            None,
+        )
         .await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unauthorized_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unauthorized_client"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,14 +353,35 @@ async fn registration_denies_bad_metadata() {
         }
     };
     let cases = [
-        (json!({"redirect_uris": ["http://evil.example/cb"], "token_endpoint_auth_method": "none"}), "invalid_redirect_uri"),
-        (json!({"redirect_uris": ["https://app.example/cb#frag"]}), "invalid_redirect_uri"),
+        (
+            json!({"redirect_uris": ["http://evil.example/cb"], "token_endpoint_auth_method": "none"}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["https://app.example/cb#frag"]}),
+            "invalid_redirect_uri",
+        ),
         (json!({"redirect_uris": []}), "invalid_redirect_uri"),
-        (json!({"redirect_uris": ["https://app.example/cb"], "scope": "tasks:read root"}), "invalid_client_metadata"),
-        (json!({"redirect_uris": ["https://app.example/cb"], "grant_types": ["password"]}), "invalid_client_metadata"),
-        (json!({"redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt"}), "invalid_client_metadata"),
-        (json!({"redirect_uris": ["https://app.example/cb"], "application_type": "desktop"}), "invalid_client_metadata"),
-        (json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}), "invalid_client_metadata"),
+        (
+            json!({"redirect_uris": ["https://app.example/cb"], "scope": "tasks:read root"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://app.example/cb"], "grant_types": ["password"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://app.example/cb"], "application_type": "desktop"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
+            "invalid_client_metadata",
+        ),
     ];
     for (body, error) in cases {
         let (status, answer) = register(body.clone()).await;
@@ -263,9 +389,16 @@ async fn registration_denies_bad_metadata() {
         assert_eq!(answer["error"], error, "{body}: {answer}");
     }
     // Confidential by default (RFC 7591: client_secret_basic), secret shown once.
-    let (status, answer) = register(json!({"redirect_uris": ["https://app.example/cb"], "client_name": "Web app"})).await;
+    let (status, answer) =
+        register(json!({"redirect_uris": ["https://app.example/cb"], "client_name": "Web app"}))
+            .await;
     assert_eq!(status, StatusCode::CREATED);
-    assert!(answer["client_secret"].as_str().unwrap().starts_with("pcs_"));
+    assert!(
+        answer["client_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("pcs_")
+    );
     assert_eq!(answer["client_secret_expires_at"], 0);
     assert_eq!(answer["token_endpoint_auth_method"], "client_secret_basic");
     // The hourly cap.
@@ -288,16 +421,28 @@ async fn login_and_consent_forms_are_csrf_protected_throttled_and_deniable() {
     let request = support::oauth::hidden(&page, "request").unwrap();
     let csrf = support::oauth::hidden(&page, "csrf").unwrap();
     let login = format!("{}/authorize/login", app.base);
-    let form = [("request", request.as_str()), ("csrf", csrf.as_str()), ("username", "alice"), ("password", PASSWORD)];
+    let form = [
+        ("request", request.as_str()),
+        ("csrf", csrf.as_str()),
+        ("username", "alice"),
+        ("password", PASSWORD),
+    ];
     let (status, _, _) = Browser::new().post_form(&login, &form).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let forged = [("request", request.as_str()), ("csrf", "0000"), ("username", "alice"), ("password", PASSWORD)];
+    let forged = [
+        ("request", request.as_str()),
+        ("csrf", "0000"),
+        ("username", "alice"),
+        ("password", PASSWORD),
+    ];
     let (status, _, _) = browser.post_form(&login, &forged).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Wrong passwords are refused, then the account is locked even for the right one.
     for _ in 0..5 {
-        let (status, _, body) = browser.login(&app.base, &page, "alice", "wrong password!").await;
+        let (status, _, body) = browser
+            .login(&app.base, &page, "alice", "wrong password!")
+            .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert!(body.contains("Wrong username or password"));
     }
@@ -308,17 +453,26 @@ async fn login_and_consent_forms_are_csrf_protected_throttled_and_deniable() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body.contains("Wrong username or password"));
     // The operator resets the password, which lifts the lock.
-    let (ok, _, err) = app.cli(&["user", "passwd", "alice", "--password-stdin"], Some(&format!("{PASSWORD}\n")));
+    let (ok, _, err) = app.cli(
+        &["user", "passwd", "alice", "--password-stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    );
     assert!(ok, "{err}");
 
     // Deny: the client is told access_denied, with state and iss.
     let (_, _, consent) = browser.login(&app.base, &page, "alice", PASSWORD).await;
-    assert!(consent.contains("Test Agent") && consent.contains("tasks:read"), "{consent}");
+    assert!(
+        consent.contains("Test Agent") && consent.contains("tasks:read"),
+        "{consent}"
+    );
     assert!(consent.contains("name=\"approve\"") && consent.contains("name=\"deny\""));
     let (status, location, _) = browser.decide(&app.base, &consent, "deny").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let params = query_of(&location.unwrap());
-    assert_eq!((params["error"].as_str(), params["state"].as_str()), ("access_denied", "st"));
+    assert_eq!(
+        (params["error"].as_str(), params["state"].as_str()),
+        ("access_denied", "st")
+    );
     assert_eq!(params["iss"], app.base);
     // The decision is final: posting again does nothing.
     let (status, location, _) = browser.decide(&app.base, &consent, "approve").await;
@@ -329,7 +483,17 @@ async fn login_and_consent_forms_are_csrf_protected_throttled_and_deniable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_credentials_introspection_and_revocation() {
     let app = builtin(Db::Sqlite, &[]).await;
-    let (ok, out, err) = app.cli(&["client", "add", "Nightly sync", "--confidential", "--scope", "tasks:read"], None);
+    let (ok, out, err) = app.cli(
+        &[
+            "client",
+            "add",
+            "Nightly sync",
+            "--confidential",
+            "--scope",
+            "tasks:read",
+        ],
+        None,
+    );
     assert!(ok, "{err}");
     let field = |name: &str| {
         out.lines()
@@ -340,16 +504,43 @@ async fn client_credentials_introspection_and_revocation() {
     let (id, secret) = (field("client_id"), field("client_secret"));
 
     // Wrong secret: 401 with a Basic challenge.
-    let (status, body, headers) = app.token_request(&[("grant_type", "client_credentials")], Some((&id, "wrong"))).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
-    assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    let (status, body, headers) = app
+        .token_request(
+            &[("grant_type", "client_credentials")],
+            Some((&id, "wrong")),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
     // Beyond the client's allowed scopes.
     let (status, body, _) = app
-        .token_request(&[("grant_type", "client_credentials"), ("scope", "tasks:write")], Some((&id, &secret)))
+        .token_request(
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "tasks:write"),
+            ],
+            Some((&id, &secret)),
+        )
         .await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_scope")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
+    );
 
-    let (status, body, headers) = app.token_request(&[("grant_type", "client_credentials")], Some((&id, &secret))).await;
+    let (status, body, headers) = app
+        .token_request(
+            &[("grant_type", "client_credentials")],
+            Some((&id, &secret)),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(headers["cache-control"], "no-store");
     assert!(body.get("refresh_token").is_none());
@@ -360,7 +551,13 @@ async fn client_credentials_introspection_and_revocation() {
         let http = app.http.clone();
         let url = format!("{}/introspect", app.base);
         async move {
-            let r = http.post(url).basic_auth(creds.0, Some(creds.1)).form(&[("token", token)]).send().await.unwrap();
+            let r = http
+                .post(url)
+                .basic_auth(creds.0, Some(creds.1))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap();
             (r.status(), r.json::<Value>().await.unwrap())
         }
     };
@@ -399,16 +596,29 @@ async fn client_credentials_introspection_and_revocation() {
     assert_eq!(r.status(), StatusCode::OK);
 
     // Removing the client revokes what it holds and stops new tokens.
-    let (_, body, _) = app.token_request(&[("grant_type", "client_credentials")], Some((&id, &secret))).await;
+    let (_, body, _) = app
+        .token_request(
+            &[("grant_type", "client_credentials")],
+            Some((&id, &secret)),
+        )
+        .await;
     let second = body["access_token"].as_str().unwrap().to_owned();
     let (ok, _, err) = app.cli(&["client", "remove", &id], None);
     assert!(ok, "{err}");
-    let (status, _, _) = app.token_request(&[("grant_type", "client_credentials")], Some((&id, &secret))).await;
+    let (status, _, _) = app
+        .token_request(
+            &[("grant_type", "client_credentials")],
+            Some((&id, &secret)),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Another process revoked it: this server learns within its polling interval.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while list_status(&app, &second).await != 401 {
-        assert!(std::time::Instant::now() < deadline, "revocation by another process never arrived");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "revocation by another process never arrived"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
@@ -420,7 +630,10 @@ async fn keys_rotate_without_restart_and_old_tokens_keep_working() {
     let (response, verifier) = app.authorize(&client, "alice", "tasks:read").await;
     let (_, tokens) = app.exchange(&client, &response["code"], &verifier).await;
     let old_access = tokens["access_token"].as_str().unwrap().to_owned();
-    let old_kid = get_json(&app, "/jwks.json").await["keys"][0]["kid"].as_str().unwrap().to_owned();
+    let old_kid = get_json(&app, "/jwks.json").await["keys"][0]["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let (ok, new_kid, err) = app.cli(&["keys", "rotate"], None);
     assert!(ok, "{err}");
@@ -430,7 +643,11 @@ async fn keys_rotate_without_restart_and_old_tokens_keep_working() {
     let (ok, minted, err) = app.cli(&["token", "mint", "--sub", "bob"], None);
     assert!(ok, "{err}");
     assert_eq!(list_status(&app, minted.trim()).await, 200);
-    assert_eq!(list_status(&app, &old_access).await, 200, "tokens of the retired key stay valid");
+    assert_eq!(
+        list_status(&app, &old_access).await,
+        200,
+        "tokens of the retired key stay valid"
+    );
     // Within a couple of seconds the server signs with the new key and publishes both.
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     let kids: Vec<String> = get_json(&app, "/jwks.json").await["keys"]
@@ -440,8 +657,16 @@ async fn keys_rotate_without_restart_and_old_tokens_keep_working() {
         .map(|k| k["kid"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(kids, vec![new_kid.clone(), old_kid]);
-    let (_, refreshed) = app.refresh(&client, tokens["refresh_token"].as_str().unwrap()).await;
-    let header = refreshed["access_token"].as_str().unwrap().split('.').next().unwrap().to_owned();
+    let (_, refreshed) = app
+        .refresh(&client, tokens["refresh_token"].as_str().unwrap())
+        .await;
+    let header = refreshed["access_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .to_owned();
     let header: Value = serde_json::from_slice(
         &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header).unwrap(),
     )
@@ -454,7 +679,10 @@ async fn keys_rotate_without_restart_and_old_tokens_keep_working() {
 async fn client_id_metadata_documents_are_fetched_in_development_mode_only() {
     // The client's document, served by the "client" on a loopback port.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let doc_url = format!("http://127.0.0.1:{}/client.json", listener.local_addr().unwrap().port());
+    let doc_url = format!(
+        "http://127.0.0.1:{}/client.json",
+        listener.local_addr().unwrap().port()
+    );
     let doc = json!({
         "client_id": doc_url,
         "client_name": "Document Client",
@@ -471,18 +699,27 @@ async fn client_id_metadata_documents_are_fetched_in_development_mode_only() {
         }),
     );
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let client = TestClient { client_id: doc_url.clone(), secret: None, redirect_uri: "http://127.0.0.1:50000/callback".into() };
+    let client = TestClient {
+        client_id: doc_url.clone(),
+        secret: None,
+        redirect_uri: "http://127.0.0.1:50000/callback".into(),
+    };
 
     let dev = builtin(Db::Sqlite, &["--dev-mode"]).await;
     let (response, verifier) = dev.authorize(&client, "alice", "tasks:read").await;
     let (status, tokens) = dev.exchange(&client, &response["code"], &verifier).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
-    assert_eq!(list_status(&dev, tokens["access_token"].as_str().unwrap()).await, 200);
+    assert_eq!(
+        list_status(&dev, tokens["access_token"].as_str().unwrap()).await,
+        200
+    );
 
     // Without development mode a loopback http document is never fetched.
     let prod = builtin(Db::Sqlite, &[]).await;
     let (_, challenge) = pkce();
-    let (status, location, page) = Browser::new().get(&prod.authorize_url(&client, &challenge, "tasks:read", "s")).await;
+    let (status, location, page) = Browser::new()
+        .get(&prod.authorize_url(&client, &challenge, "tasks:read", "s"))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(location.is_none());
     assert!(page.contains("https"), "{page}");
@@ -491,7 +728,10 @@ async fn client_id_metadata_documents_are_fetched_in_development_mode_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_commands_manage_accounts() {
     let app = builtin(Db::Sqlite, &[]).await;
-    let (ok, _, err) = app.cli(&["user", "add", "alice", "--password-stdin"], Some("another password\n"));
+    let (ok, _, err) = app.cli(
+        &["user", "add", "alice", "--password-stdin"],
+        Some("another password\n"),
+    );
     assert!(!ok);
     assert!(err.contains("already exists"), "{err}");
     let (ok, _, err) = app.cli(&["user", "add", "bob", "--password-stdin"], Some("short\n"));
@@ -510,7 +750,9 @@ async fn user_commands_manage_accounts() {
     let (_, tokens) = app.exchange(&client, &response["code"], &verifier).await;
     let (ok, _, err) = app.cli(&["user", "remove", "alice"], None);
     assert!(ok, "{err}");
-    let (status, _) = app.refresh(&client, tokens["refresh_token"].as_str().unwrap()).await;
+    let (status, _) = app
+        .refresh(&client, tokens["refresh_token"].as_str().unwrap())
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (ok, _, _) = app.cli(&["user", "remove", "alice"], None);
     assert!(!ok);
@@ -519,8 +761,17 @@ async fn user_commands_manage_accounts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_issuer_mode_has_no_authorization_server() {
     let app = TestApp::spawn(Db::Sqlite).await;
-    for path in ["/.well-known/oauth-authorization-server", "/token", "/authorize"] {
-        let r = app.http.get(format!("{}{path}", app.base)).send().await.unwrap();
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/token",
+        "/authorize",
+    ] {
+        let r = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
     }
     let prm = get_json(&app, "/.well-known/oauth-protected-resource/mcp").await;

@@ -146,15 +146,7 @@ async fn python_sdk_client_logs_in_through_the_builtin_authorization_server() {
     let script = repo_root().join("tests/clients/python_oauth_client.py");
     require_installed("the Python OAuth client script", &script);
 
-    let app = TestApp::spawn_with(
-        Db::Sqlite,
-        support::Options {
-            no_key_args: true,
-            ..Default::default()
-        },
-    )
-    .await;
-    app.add_user("alice");
+    let app = TestApp::spawn_builtin(Db::Sqlite, &[]).await;
     let args = [
         script.display().to_string(),
         app.mcp_url(),
@@ -168,8 +160,14 @@ async fn python_sdk_client_logs_in_through_the_builtin_authorization_server() {
     );
     // Nothing secret reaches the server's log.
     let log = app.stderr();
-    assert!(!log.contains(support::oauth::PASSWORD), "the password was logged");
-    assert!(!log.contains("pcr_") && !log.contains("pca_") && !log.contains("pcs_"), "a secret was logged:\n{log}");
+    assert!(
+        !log.contains(support::oauth::PASSWORD),
+        "the password was logged"
+    );
+    assert!(
+        !log.contains("pcr_") && !log.contains("pca_") && !log.contains("pcs_"),
+        "a secret was logged:\n{log}"
+    );
 }
 
 /// Headless Chromium fills in and submits the login and consent pages (no JavaScript needed);
@@ -178,22 +176,25 @@ async fn python_sdk_client_logs_in_through_the_builtin_authorization_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_logs_in_and_approves_on_the_builtin_pages() {
     let node_modules = test_clients_dir().join("node/node_modules");
-    require_installed("playwright-core", &node_modules.join("playwright-core/package.json"));
-    require_installed("Debian's Chromium (apt-get install chromium)", Path::new("/usr/bin/chromium"));
+    require_installed(
+        "playwright-core",
+        &node_modules.join("playwright-core/package.json"),
+    );
+    require_installed(
+        "Debian's Chromium (apt-get install chromium)",
+        Path::new("/usr/bin/chromium"),
+    );
     let script = repo_root().join("tests/clients/browser_login.mjs");
 
-    let app = TestApp::spawn_with(
-        Db::Sqlite,
-        support::Options {
-            no_key_args: true,
-            ..Default::default()
-        },
-    )
-    .await;
-    app.add_user("alice");
+    let app = TestApp::spawn_builtin(Db::Sqlite, &[]).await;
     let client = app.register_public_client().await;
     let (verifier, challenge) = support::oauth::pkce();
-    let url = app.authorize_url(&client, &challenge, "tasks:read tasks:write", "browser-state");
+    let url = app.authorize_url(
+        &client,
+        &challenge,
+        "tasks:read tasks:write",
+        "browser-state",
+    );
     let shots = repo_root().join("target/screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let args = [
@@ -209,7 +210,9 @@ async fn chromium_logs_in_and_approves_on_the_builtin_pages() {
     let response: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(response["state"], "browser-state");
     assert_eq!(response["iss"], app.base.as_str());
-    let (status, tokens) = app.exchange(&client, response["code"].as_str().unwrap(), &verifier).await;
+    let (status, tokens) = app
+        .exchange(&client, response["code"].as_str().unwrap(), &verifier)
+        .await;
     assert_eq!(status, 200, "{tokens}");
     assert!(shots.join("login.png").exists() && shots.join("consent.png").exists());
 }

@@ -160,7 +160,11 @@ impl OAuthStore {
     }
 
     /// Sets a new password hash and clears any lockout.
-    pub async fn set_password(&self, username: &str, password_hash: &str) -> Result<bool, StoreError> {
+    pub async fn set_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
         let changed = self
             .db
             .execute(

@@ -97,7 +97,11 @@ impl OAuthStore {
     pub async fn client(&self, client_id: &str) -> Result<Option<StoredClient>, StoreError> {
         self.db
             .fetch_optional(
-                concat!("SELECT ", client_columns!(), " FROM oauth_clients WHERE client_id = $1"),
+                concat!(
+                    "SELECT ",
+                    client_columns!(),
+                    " FROM oauth_clients WHERE client_id = $1"
+                ),
                 &[Param::Text(client_id)],
                 client_from_row,
             )
@@ -107,7 +111,11 @@ impl OAuthStore {
     pub async fn list_clients(&self) -> Result<Vec<StoredClient>, StoreError> {
         self.db
             .fetch_all(
-                concat!("SELECT ", client_columns!(), " FROM oauth_clients ORDER BY created_at, client_id"),
+                concat!(
+                    "SELECT ",
+                    client_columns!(),
+                    " FROM oauth_clients ORDER BY created_at, client_id"
+                ),
                 &[],
                 client_from_row,
             )
@@ -120,7 +128,10 @@ impl OAuthStore {
             .execute(
                 "UPDATE oauth_grants SET revoked_at = $1, revoked_reason = 'client removed' \
                  WHERE client_id = $2 AND revoked_at IS NULL",
-                &[Param::Text(&crate::timestamp::now()), Param::Text(client_id)],
+                &[
+                    Param::Text(&crate::timestamp::now()),
+                    Param::Text(client_id),
+                ],
             )
             .await?;
         let removed = self

@@ -128,7 +128,11 @@ impl OAuthStore {
     pub async fn grant(&self, id: &str) -> Result<Option<Grant>, StoreError> {
         self.db
             .fetch_optional(
-                concat!("SELECT ", grant_columns!(), " FROM oauth_grants WHERE id = $1"),
+                concat!(
+                    "SELECT ",
+                    grant_columns!(),
+                    " FROM oauth_grants WHERE id = $1"
+                ),
                 &[Param::Text(id)],
                 grant_from_row,
             )
@@ -216,7 +220,11 @@ impl OAuthStore {
     pub async fn code(&self, code_hash: &str) -> Result<Option<StoredCode>, StoreError> {
         self.db
             .fetch_optional(
-                concat!("SELECT ", code_columns!(), " FROM oauth_codes WHERE code_hash = $1"),
+                concat!(
+                    "SELECT ",
+                    code_columns!(),
+                    " FROM oauth_codes WHERE code_hash = $1"
+                ),
                 &[Param::Text(code_hash)],
                 code_from_row,
             )
@@ -254,7 +262,10 @@ impl OAuthStore {
         Ok(())
     }
 
-    pub async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>, StoreError> {
+    pub async fn refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<RefreshToken>, StoreError> {
         self.db
             .fetch_optional(
                 "SELECT token_hash, grant_id, expires_at, used_at FROM oauth_refresh_tokens \

@@ -13,7 +13,11 @@ pub const PASSWORD: &str = "correct horse battery";
 
 /// A PKCE verifier and its S256 challenge.
 pub fn pkce() -> (String, String) {
-    let verifier = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let verifier = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
     (verifier.clone(), URL_SAFE_NO_PAD.encode(digest.as_ref()))
 }
@@ -71,7 +75,8 @@ impl Browser {
             let text = value.to_str().unwrap();
             let pair = text.split(';').next().unwrap();
             if let Some((k, v)) = pair.split_once('=') {
-                self.cookies.insert(k.trim().to_owned(), v.trim().to_owned());
+                self.cookies
+                    .insert(k.trim().to_owned(), v.trim().to_owned());
             }
         }
     }
@@ -88,7 +93,11 @@ impl Browser {
         self.finish(response).await
     }
 
-    pub async fn post_form(&mut self, url: &str, form: &[(&str, &str)]) -> (StatusCode, Option<String>, String) {
+    pub async fn post_form(
+        &mut self,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, Option<String>, String) {
         let response = self
             .http
             .post(url)
@@ -100,7 +109,10 @@ impl Browser {
         self.finish(response).await
     }
 
-    async fn finish(&mut self, response: reqwest::Response) -> (StatusCode, Option<String>, String) {
+    async fn finish(
+        &mut self,
+        response: reqwest::Response,
+    ) -> (StatusCode, Option<String>, String) {
         self.remember(&response);
         let status = response.status();
         let location = response
@@ -111,13 +123,24 @@ impl Browser {
     }
 
     /// Logs in on the page `login_page` (from GET /authorize) and returns the consent page.
-    pub async fn login(&mut self, base: &str, login_page: &str, username: &str, password: &str) -> (StatusCode, Option<String>, String) {
+    pub async fn login(
+        &mut self,
+        base: &str,
+        login_page: &str,
+        username: &str,
+        password: &str,
+    ) -> (StatusCode, Option<String>, String) {
         let request = hidden(login_page, "request").expect("login page has a request field");
         let csrf = hidden(login_page, "csrf").expect("login page has a csrf field");
         let (status, location, body) = self
             .post_form(
                 &format!("{base}/authorize/login"),
-                &[("request", &request), ("csrf", &csrf), ("username", username), ("password", password)],
+                &[
+                    ("request", &request),
+                    ("csrf", &csrf),
+                    ("username", username),
+                    ("password", password),
+                ],
             )
             .await;
         if status != StatusCode::SEE_OTHER {
@@ -127,7 +150,12 @@ impl Browser {
     }
 
     /// Posts the consent form with `approve` or `deny`; returns the redirect's Location.
-    pub async fn decide(&mut self, base: &str, consent_page: &str, button: &str) -> (StatusCode, Option<String>, String) {
+    pub async fn decide(
+        &mut self,
+        base: &str,
+        consent_page: &str,
+        button: &str,
+    ) -> (StatusCode, Option<String>, String) {
         let request = hidden(consent_page, "request").expect("consent page has a request field");
         let csrf = hidden(consent_page, "csrf").expect("consent page has a csrf field");
         self.post_form(
@@ -146,9 +174,27 @@ pub struct TestClient {
 }
 
 impl TestApp {
+    /// A server running its built-in authorization server (no external issuer), with the
+    /// account `alice` (password [`PASSWORD`]).
+    pub async fn spawn_builtin(db: super::Db, args: &[&str]) -> Self {
+        let app = Self::spawn_with(
+            db,
+            super::Options {
+                args: args.iter().map(|s| s.to_string()).collect(),
+                no_key_args: true,
+            },
+        )
+        .await;
+        app.add_user("alice");
+        app
+    }
+
     /// Adds a login account through the CLI.
     pub fn add_user(&self, name: &str) {
-        let (ok, _, err) = self.cli(&["user", "add", name, "--password-stdin"], Some(&format!("{PASSWORD}\n")));
+        let (ok, _, err) = self.cli(
+            &["user", "add", name, "--password-stdin"],
+            Some(&format!("{PASSWORD}\n")),
+        );
         assert!(ok, "user add failed: {err}");
     }
 
@@ -177,7 +223,13 @@ impl TestApp {
         }
     }
 
-    pub fn authorize_url(&self, client: &TestClient, challenge: &str, scope: &str, state: &str) -> String {
+    pub fn authorize_url(
+        &self,
+        client: &TestClient,
+        challenge: &str,
+        scope: &str,
+        state: &str,
+    ) -> String {
         let mut url = url::Url::parse(&format!("{}/authorize", self.base)).unwrap();
         url.query_pairs_mut()
             .append_pair("response_type", "code")
@@ -193,10 +245,17 @@ impl TestApp {
 
     /// Runs the browser part of the flow for `username`; returns the authorization response
     /// parameters (code, state, iss) and the verifier.
-    pub async fn authorize(&self, client: &TestClient, username: &str, scope: &str) -> (HashMap<String, String>, String) {
+    pub async fn authorize(
+        &self,
+        client: &TestClient,
+        username: &str,
+        scope: &str,
+    ) -> (HashMap<String, String>, String) {
         let (verifier, challenge) = pkce();
         let mut browser = Browser::new();
-        let (status, _, page) = browser.get(&self.authorize_url(client, &challenge, scope, "st-123")).await;
+        let (status, _, page) = browser
+            .get(&self.authorize_url(client, &challenge, scope, "st-123"))
+            .await;
         assert_eq!(status, StatusCode::OK, "{page}");
         let (status, _, consent) = browser.login(&self.base, &page, username, PASSWORD).await;
         assert_eq!(status, StatusCode::OK, "{consent}");
@@ -206,7 +265,11 @@ impl TestApp {
     }
 
     /// POSTs to /token; returns the status and JSON body.
-    pub async fn token_request(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    pub async fn token_request(
+        &self,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
         let mut request = self.http.post(format!("{}/token", self.base)).form(form);
         if let Some((id, secret)) = basic {
             request = request.basic_auth(id, Some(secret));
@@ -214,10 +277,19 @@ impl TestApp {
         let response = request.send().await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
-        (status, response.json().await.unwrap_or(Value::Null), headers)
+        (
+            status,
+            response.json().await.unwrap_or(Value::Null),
+            headers,
+        )
     }
 
-    pub async fn exchange(&self, client: &TestClient, code: &str, verifier: &str) -> (StatusCode, Value) {
+    pub async fn exchange(
+        &self,
+        client: &TestClient,
+        code: &str,
+        verifier: &str,
+    ) -> (StatusCode, Value) {
         let mcp = self.mcp_url();
         let (status, body, _) = self
             .token_request(
