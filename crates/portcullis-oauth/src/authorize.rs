@@ -107,6 +107,14 @@ fn browser_cookie(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
+/// A storage failure mid-flow: the user can only retry (the cause is in the server log).
+fn unavailable() -> Response {
+    pages::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the server cannot continue right now; wait a moment and try again",
+    )
+}
+
 /// `GET /authorize`.
 pub async fn start(
     State(server): State<Arc<AuthorizationServer>>,
@@ -256,10 +264,7 @@ async fn verify_request(
         Ok(None) => return Err(expired()),
         Err(e) => {
             tracing::error!(error = %e, "cannot load an authorization request");
-            return Err(pages::error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the server cannot continue right now; try again",
-            ));
+            return Err(unavailable());
         }
     };
     let forged = || {
@@ -333,10 +338,7 @@ pub async fn login(
                 .await
             {
                 tracing::error!(error = %e, "cannot record the login");
-                return pages::error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the server cannot continue right now; try again",
-                );
+                return unavailable();
             }
             let target = format!("/authorize/consent?request={}", v.request.id);
             Redirect::to(&target).into_response()
@@ -489,10 +491,7 @@ pub async fn decide(
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot finish an authorization request");
-            return pages::error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the server cannot continue right now; try again",
-            );
+            return unavailable();
         }
     }
     let request = &v.request;

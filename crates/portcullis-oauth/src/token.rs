@@ -54,6 +54,7 @@ pub async fn handle(
             response
         }
         Err(e) => {
+            // Descriptions name parameters, scopes and client ids, never a code, token or secret.
             tracing::info!(error = e.code.as_str(), description = %e.description, "token request refused");
             e.into_response()
         }
