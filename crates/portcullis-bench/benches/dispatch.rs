@@ -20,6 +20,10 @@ const VIA_TRANSPORT: &str = "application/json;q=1, text/event-stream;q=1";
 
 /// `accept` with parameters (`;q=1`) makes Portcullis hand the request to rmcp's transport
 /// instead of its direct path, so the two can be compared.
+// The allocator the portcullis binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn request(
     token: &str,
     body: &serde_json::Value,

@@ -54,6 +54,29 @@ macro_rules! task_columns {
     };
 }
 
+/// The `list_tasks` statement for a filter combination. One statement per combination rather
+/// than `($3 IS NULL OR status = $3)`: SQLite re-plans a statement on every run when a bound
+/// value decides its plan. Each is served in index order, with no sort (see the test below).
+pub(crate) fn list_sql(by_status: bool, by_workspace: bool) -> &'static str {
+    macro_rules! list_sql {
+        ($filters:literal) => {
+            concat!(
+                "SELECT ",
+                task_columns!(),
+                " FROM tasks WHERE tenant_id = $1 AND owner_id = $2",
+                $filters,
+                " ORDER BY created_at, id LIMIT $3"
+            )
+        };
+    }
+    match (by_status, by_workspace) {
+        (false, false) => list_sql!(""),
+        (true, false) => list_sql!(" AND status = $4"),
+        (false, true) => list_sql!(" AND workspace_id = $4"),
+        (true, true) => list_sql!(" AND status = $4 AND workspace_id = $5"),
+    }
+}
+
 fn task_from_row(row: &dyn Columns) -> Result<Task, StoreError> {
     Ok(Task {
         id: row.text(0)?,
@@ -77,27 +100,9 @@ impl Store {
         actor: &Actor,
         filter: &TaskFilter,
     ) -> Result<Vec<Task>, StoreError> {
-        // One statement per filter combination rather than `($3 IS NULL OR status = $3)`:
-        // SQLite re-plans a statement on every run when a bound value decides its plan.
-        macro_rules! list_sql {
-            ($filters:literal) => {
-                concat!(
-                    "SELECT ",
-                    task_columns!(),
-                    " FROM tasks WHERE tenant_id = $1 AND owner_id = $2",
-                    $filters,
-                    " ORDER BY created_at, id LIMIT $3"
-                )
-            };
-        }
         let status = filter.status.map(TaskStatus::as_str);
         let workspace = filter.workspace_id.as_ref().map(EntityId::as_str);
-        let sql = match (status, workspace) {
-            (None, None) => list_sql!(""),
-            (Some(_), None) => list_sql!(" AND status = $4"),
-            (None, Some(_)) => list_sql!(" AND workspace_id = $4"),
-            (Some(_), Some(_)) => list_sql!(" AND status = $4 AND workspace_id = $5"),
-        };
+        let sql = list_sql(status.is_some(), workspace.is_some());
         let mut params = vec![
             Param::Text(actor.tenant.as_str()),
             Param::Text(&actor.user_id),
@@ -238,5 +243,27 @@ impl Store {
             return Err(StoreError::not_found("task", id));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::list_sql;
+    use crate::db::query_plan;
+
+    /// Every list statement walks `tasks_by_owner` in order. A plan with "TEMP B-TREE" sorts all
+    /// of a user's tasks before LIMIT applies: once a user has thousands of tasks, every
+    /// `list_tasks` call pays for all of them.
+    #[test]
+    fn lists_are_served_in_index_order_without_a_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/plan.db", dir.path().display());
+        for (by_status, by_workspace) in
+            [(false, false), (true, false), (false, true), (true, true)]
+        {
+            let plan = query_plan(&url, list_sql(by_status, by_workspace));
+            assert!(plan.contains("tasks_by_owner"), "{plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        }
     }
 }

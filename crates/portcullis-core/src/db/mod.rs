@@ -15,6 +15,8 @@ mod sqlite;
 
 pub(crate) use postgres::PgDb;
 pub(crate) use sqlite::SqliteDb;
+#[cfg(test)]
+pub(crate) use sqlite::query_plan;
 
 use crate::StoreError;
 

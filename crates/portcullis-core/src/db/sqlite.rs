@@ -291,3 +291,22 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// `EXPLAIN QUERY PLAN` for `sql` on a freshly migrated database at `url`, one detail per line.
+#[cfg(test)]
+pub(crate) fn query_plan(url: &str, sql: &str) -> String {
+    let db = SqliteDb::open(url).expect("open test database");
+    let conn = db.reader().expect("reader");
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("explain");
+    let rows = stmt
+        .query_map(
+            rusqlite::params_from_iter(std::iter::repeat_n("x", stmt.parameter_count())),
+            |r| r.get::<_, String>(3),
+        )
+        .expect("plan rows");
+    rows.map(|r| r.expect("plan row"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

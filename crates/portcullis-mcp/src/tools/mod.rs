@@ -4,6 +4,8 @@ mod tasks;
 mod workspaces;
 
 use portcullis_core::{Description, EntityId, ValidationError};
+use rmcp::model::{CallToolResult, ContentBlock};
+use serde::Serialize;
 
 use crate::ToolError;
 
@@ -31,6 +33,14 @@ fn description(raw: Option<&str>) -> Result<Option<Description>, ToolError> {
     }
 }
 
-fn structured(value: serde_json::Value) -> rmcp::model::CallToolResult {
-    rmcp::model::CallToolResult::structured(value)
+/// A successful result: `payload` as structured content, plus the same JSON as text for clients
+/// that read only `content` (the spec's SHOULD for tools with an output shape). Both come from
+/// the typed payload; building a `Value` first and printing it (rmcp's `structured`) walks and
+/// allocates the whole tree twice, which showed up in `list_tasks` profiles.
+fn structured<T: Serialize>(payload: &T) -> Result<CallToolResult, ToolError> {
+    let text = serde_json::to_string(payload).map_err(|_| ToolError::internal())?;
+    let value = serde_json::to_value(payload).map_err(|_| ToolError::internal())?;
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(value);
+    Ok(result)
 }

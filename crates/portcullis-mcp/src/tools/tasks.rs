@@ -1,8 +1,8 @@
 //! Task tools: list, get, create, update, complete, delete.
 
-use portcullis_core::{Limit, NewTask, TaskFilter, TaskPatch, TaskStatus, TaskTitle};
+use portcullis_core::{Limit, NewTask, Task, TaskFilter, TaskPatch, TaskStatus, TaskTitle};
 use rmcp::{model::CallToolResult, schemars, tool, tool_router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{description, id, invalid, optional_id, structured};
@@ -77,6 +77,17 @@ pub struct UpdateTaskArgs {
     pub workspace_id: Option<String>,
 }
 
+#[derive(Serialize)]
+struct TaskList<'a> {
+    count: usize,
+    tasks: &'a [Task],
+}
+
+#[derive(Serialize)]
+struct OneTask<'a> {
+    task: &'a Task,
+}
+
 #[tool_router(router = task_router, vis = "pub(crate)")]
 impl PortcullisMcp {
     #[tool(
@@ -97,7 +108,10 @@ impl PortcullisMcp {
             limit: Limit::parse(args.limit).map_err(invalid)?,
         };
         let tasks = self.store.list_tasks(&actor, &filter).await?;
-        Ok(structured(json!({ "count": tasks.len(), "tasks": tasks })))
+        structured(&TaskList {
+            count: tasks.len(),
+            tasks: &tasks,
+        })
     }
 
     #[tool(
@@ -113,7 +127,7 @@ impl PortcullisMcp {
         let actor = self.actor(&caller, READ_SCOPE).await?;
         let task_id = id("task_id", &args.0?.task_id)?;
         let task = self.store.get_task(&actor, &task_id).await?;
-        Ok(structured(json!({ "task": task })))
+        structured(&OneTask { task: &task })
     }
 
     #[tool(
@@ -134,7 +148,7 @@ impl PortcullisMcp {
             workspace_id: optional_id("workspace_id", args.workspace_id.as_deref())?,
         };
         let task = self.store.create_task(&actor, new).await?;
-        Ok(structured(json!({ "task": task })))
+        structured(&OneTask { task: &task })
     }
 
     #[tool(
@@ -179,7 +193,7 @@ impl PortcullisMcp {
             ));
         }
         let task = self.store.update_task(&actor, &task_id, patch).await?;
-        Ok(structured(json!({ "task": task })))
+        structured(&OneTask { task: &task })
     }
 
     #[tool(
@@ -195,7 +209,7 @@ impl PortcullisMcp {
         let actor = self.actor(&caller, WRITE_SCOPE).await?;
         let task_id = id("task_id", &args.0?.task_id)?;
         let task = self.store.complete_task(&actor, &task_id).await?;
-        Ok(structured(json!({ "task": task })))
+        structured(&OneTask { task: &task })
     }
 
     #[tool(
@@ -211,6 +225,6 @@ impl PortcullisMcp {
         let actor = self.actor(&caller, WRITE_SCOPE).await?;
         let task_id = id("task_id", &args.0?.task_id)?;
         self.store.delete_task(&actor, &task_id).await?;
-        Ok(structured(json!({ "deleted": true, "task_id": task_id })))
+        structured(&json!({ "deleted": true, "task_id": task_id }))
     }
 }

@@ -40,9 +40,7 @@ impl PortcullisMcp {
         let actor = self.actor(&caller, READ_SCOPE).await?;
         args.0?;
         let workspaces = self.store.list_workspaces(&actor).await?;
-        Ok(structured(
-            json!({ "count": workspaces.len(), "workspaces": workspaces }),
-        ))
+        structured(&json!({ "count": workspaces.len(), "workspaces": workspaces }))
     }
 
     #[tool(
@@ -62,6 +60,6 @@ impl PortcullisMcp {
             description: description(args.description.as_deref())?,
         };
         let workspace = self.store.create_workspace(&actor, new).await?;
-        Ok(structured(json!({ "workspace": workspace })))
+        structured(&json!({ "workspace": workspace }))
     }
 }
