@@ -52,14 +52,28 @@ pub enum AuthError {
     InsufficientScope { required: String },
     #[error("the issuer's signing keys could not be fetched; try again shortly")]
     KeysUnavailable,
+    /// An `X-API-Key` that is malformed, unknown, revoked or does not match. One message for
+    /// all of them: which one it was is for the audit trail, not for whoever holds the key.
+    #[error("the API key is not valid; ask an administrator for a new one")]
+    InvalidApiKey,
+    #[error("the API key has expired; ask an administrator for a new one")]
+    ExpiredApiKey,
+    /// Authenticated, but this credential may not do this whatever scopes it gets (the tool
+    /// does not accept its method, or it sent a user context it may not use). No challenge:
+    /// re-authorizing would not help.
+    #[error("{0}")]
+    AccessDenied(String),
 }
 
 impl AuthError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::MissingToken
+            | Self::InvalidToken(_)
+            | Self::InvalidApiKey
+            | Self::ExpiredApiKey => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            Self::InsufficientScope { .. } | Self::AccessDenied(_) => StatusCode::FORBIDDEN,
             Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -68,6 +82,8 @@ impl AuthError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::MissingToken | Self::InvalidToken(_) => "invalid_token",
+            Self::InvalidApiKey | Self::ExpiredApiKey => "invalid_api_key",
+            Self::AccessDenied(_) => "access_denied",
             Self::InvalidRequest(_) => "invalid_request",
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::KeysUnavailable => "temporarily_unavailable",
@@ -78,7 +94,12 @@ impl AuthError {
     /// resource server that knows them.
     pub fn challenge(&self) -> Challenge {
         Challenge {
-            error: Some(self.code()),
+            // RFC 6750's codes describe bearer tokens; a refused API key gets the bare
+            // challenge (where to find the metadata) and says what went wrong in the body.
+            error: match self {
+                Self::InvalidApiKey | Self::ExpiredApiKey => None,
+                _ => Some(self.code()),
+            },
             error_description: Some(self.to_string()),
             scope: match self {
                 Self::InsufficientScope { required } => Some(required.clone()),
@@ -96,6 +117,9 @@ impl AuthError {
             "error_description": self.to_string(),
         });
         let mut response = (self.status(), axum::Json(body)).into_response();
+        if matches!(self, Self::AccessDenied(_)) {
+            return response;
+        }
         if let Ok(value) = HeaderValue::from_str(&challenge.to_header_value()) {
             response
                 .headers_mut()

@@ -19,7 +19,7 @@ pub async fn require_bearer(
     mut request: Request,
     next: Next,
 ) -> Response {
-    match authenticate(&rs, request.uri(), request.headers()).await {
+    match authenticate_bearer(&rs, request.uri(), request.headers()).await {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
             next.run(request).await
@@ -28,9 +28,11 @@ pub async fn require_bearer(
     }
 }
 
+/// Verifies the bearer token of a request: the building block of [`require_bearer`] for
+/// applications that accept other credentials too.
 // Takes the URI and headers rather than the request: the body is not `Sync`, so a borrow of
 // the whole request could not be held across the verification await.
-async fn authenticate(
+pub async fn authenticate_bearer(
     rs: &ResourceServer,
     uri: &Uri,
     headers: &HeaderMap,

@@ -54,13 +54,47 @@ impl fmt::Display for ScopeSet {
     }
 }
 
+/// How a caller authenticated; per-tool policies name these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// An OAuth 2.1 bearer access token (`Authorization: Bearer`).
+    Oauth,
+    /// A Portcullis API key (`X-API-Key`).
+    ApiKey,
+    /// A service token plus the user it acts for (microservice mode).
+    ServiceToken,
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 3] = [Self::Oauth, Self::ApiKey, Self::ServiceToken];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Oauth => "oauth",
+            Self::ApiKey => "api_key",
+            Self::ServiceToken => "service_token",
+        }
+    }
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An authenticated caller: who (subject), through which client, with which scopes, in which
 /// tenant. Inserted into request extensions by [`crate::require_bearer`]; extract it in axum
 /// handlers, or read it from `http::request::Parts` extensions inside rmcp tools.
 #[derive(Clone)]
 pub struct Principal {
-    /// `sub`: the end user (or the client itself for client-credentials tokens).
+    /// `sub`: the end user (or the client itself for client-credentials tokens). For an API
+    /// key, the key's owner, or the user a trusted key acts for.
     pub subject: String,
+    pub method: AuthMethod,
+    /// The credential's public id: an API key's id; for OAuth, the client id when known.
+    pub credential: Option<String>,
     /// `client_id` (RFC 9068) or `azp` (OIDC), when the token names one.
     pub client_id: Option<String>,
     pub scopes: ScopeSet,
@@ -77,6 +111,8 @@ impl fmt::Debug for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Principal")
             .field("subject", &self.subject)
+            .field("method", &self.method)
+            .field("credential", &self.credential)
             .field("client_id", &self.client_id)
             .field("scopes", &self.scopes.to_string())
             .field("tenant", &self.tenant)

@@ -145,6 +145,8 @@ impl JwtVerifier {
             .unwrap_or_default();
         Ok(Principal {
             subject,
+            method: crate::AuthMethod::Oauth,
+            credential: client_id.clone(),
             client_id,
             scopes,
             tenant,

@@ -80,8 +80,11 @@ fn bench(c: &mut Criterion) {
             origin_policy: OriginPolicy::for_public_url(&public_url, vec![], vec![]),
             legacy_sessions: false,
             max_body_bytes: 1 << 20,
+            policy: Arc::default(),
         };
-        portcullis_http::app(store, rs, settings)
+        // Audited like the server: every request queues one decision for the writer task.
+        let (audit, _writer) = portcullis_http::AuditSink::spawn(store.clone());
+        portcullis_http::app(store, rs, audit, settings)
     });
     let meta = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",

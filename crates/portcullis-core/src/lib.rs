@@ -6,16 +6,23 @@
 //! found.
 
 mod actor;
+mod admin;
+mod api_key;
+mod audit;
 mod db;
 mod error;
 mod fields;
 pub mod oauth;
+pub mod secret;
 mod store;
 mod task;
 pub mod timestamp;
 mod workspace;
 
 pub use actor::{Actor, TenantId};
+pub use admin::{TenantAdmin, TenantStats, UserRecord};
+pub use api_key::{ApiKey, ApiKeyRejection, NewApiKey};
+pub use audit::{AuditEvent, AuditQuery};
 pub use error::{StoreError, ValidationError};
 pub use fields::{Description, EntityId, Limit, TaskStatus, TaskTitle, WorkspaceName};
 pub use store::{Backend, Store};

@@ -148,6 +148,19 @@ impl Store {
         })
     }
 
+    /// Drops a cached user id (after the user is deleted), so the subject's next call creates
+    /// a fresh user instead of writing under the deleted id.
+    pub(crate) fn forget_actor(&self, tenant: &TenantId, subject: &str) {
+        if let Some(users) = self
+            .actors
+            .write()
+            .expect("actor cache poisoned")
+            .get_mut(tenant.as_str())
+        {
+            users.remove(subject);
+        }
+    }
+
     /// Stops the store: pending SQLite writes commit, PostgreSQL connections close.
     pub async fn close(&self) {
         self.db.close().await;

@@ -1,6 +1,8 @@
 //! The Portcullis HTTP application: one axum `Router` with the MCP endpoint, its protected
 //! resource metadata, and health probes. The binary only binds and serves it.
 
+mod audit_sink;
+mod authentication;
 mod direct_dispatch;
 mod health;
 mod mcp_endpoint;
@@ -11,7 +13,9 @@ use std::sync::Arc;
 use axum::Router;
 use portcullis_auth::ResourceServer;
 use portcullis_core::Store;
+use portcullis_mcp::Policy;
 
+pub use audit_sink::AuditSink;
 pub use origin_guard::OriginPolicy;
 
 /// What the HTTP layer needs beyond the store and the resource server.
@@ -23,11 +27,18 @@ pub struct HttpSettings {
     pub legacy_sessions: bool,
     /// Largest request body accepted on `/mcp`.
     pub max_body_bytes: usize,
+    /// Which credentials and scopes each tool accepts.
+    pub policy: Arc<Policy>,
 }
 
-/// Builds the application router.
-pub fn app(store: Store, resource_server: Arc<ResourceServer>, settings: HttpSettings) -> Router {
-    let mcp = mcp_endpoint::router(store.clone(), resource_server.clone(), &settings);
+/// Builds the application router. Audit events go to `audit` (see [`AuditSink::spawn`]).
+pub fn app(
+    store: Store,
+    resource_server: Arc<ResourceServer>,
+    audit: AuditSink,
+    settings: HttpSettings,
+) -> Router {
+    let mcp = mcp_endpoint::router(store.clone(), resource_server.clone(), audit, &settings);
     Router::new()
         .merge(health::router(store))
         .merge(portcullis_auth::metadata_routes(resource_server))

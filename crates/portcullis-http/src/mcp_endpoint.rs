@@ -1,9 +1,11 @@
 //! `/mcp`: the Streamable HTTP endpoint (MCP 2026-07-28 "Transports", and the 2025
 //! revisions' session handshake for clients that still use it).
 //!
-//! In this order: `Origin`/`Host` checks, bearer authentication, then a look at the JSON-RPC
-//! body to (1) answer `403 insufficient_scope` before a `tools/call` the token may not make — an
-//! HTTP-level refusal is what lets OAuth clients step up, an in-band tool error would not —
+//! In this order: `Origin`/`Host` checks, authentication (bearer token or API key, see
+//! [`crate::authentication`]), then a look at the JSON-RPC body to (1) apply the per-tool
+//! policy before a `tools/call` runs, answering `403 insufficient_scope` when a scope is
+//! missing — an HTTP-level refusal is what lets OAuth clients step up, an in-band tool error
+//! would not — and record the decision in the audit trail,
 //! (2) serve well-formed stateless `tools/call`/`tools/list` through [`DirectDispatch`] (see
 //! there for why), and (3) hand everything else to rmcp's `StreamableHttpService`: legacy
 //! `initialize`/session traffic to the session-keeping instance when sessions are enabled, the
@@ -20,9 +22,9 @@ use axum::{
     response::{IntoResponse, Response},
     routing::any,
 };
-use portcullis_auth::{AuthError, Principal, ResourceServer, require_bearer};
-use portcullis_core::Store;
-use portcullis_mcp::{PortcullisMcp, SUPPORTED_SCOPES, required_scope};
+use portcullis_auth::{AuthError, Principal, ResourceServer};
+use portcullis_core::{AuditEvent, Store};
+use portcullis_mcp::{Denial, Policy, PortcullisMcp};
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService,
     session::{local::LocalSessionManager, never::NeverSessionManager},
@@ -31,6 +33,8 @@ use serde_json::json;
 
 use crate::{
     HttpSettings,
+    audit_sink::AuditSink,
+    authentication::{self, ActingUser, Authenticator},
     direct_dispatch::{DirectDispatch, Peek, eligible},
     origin_guard,
 };
@@ -43,11 +47,18 @@ struct Endpoint {
     stateless: Stateless,
     sessions: Option<Sessions>,
     resource_server: Arc<ResourceServer>,
+    policy: Arc<Policy>,
+    audit: AuditSink,
     max_body_bytes: usize,
 }
 
-pub(crate) fn router(store: Store, rs: Arc<ResourceServer>, settings: &HttpSettings) -> Router {
-    let handler = PortcullisMcp::new(store);
+pub(crate) fn router(
+    store: Store,
+    rs: Arc<ResourceServer>,
+    audit: AuditSink,
+    settings: &HttpSettings,
+) -> Router {
+    let handler = PortcullisMcp::new(store.clone(), settings.policy.clone());
     // Host and Origin are checked by our own guard (which also knows the public URL).
     let base = StreamableHttpServerConfig::default()
         .disable_allowed_hosts()
@@ -75,19 +86,33 @@ pub(crate) fn router(store: Store, rs: Arc<ResourceServer>, settings: &HttpSetti
         stateless,
         sessions,
         resource_server: rs.clone(),
+        policy: settings.policy.clone(),
+        audit: audit.clone(),
         max_body_bytes: settings.max_body_bytes,
     });
-    let policy = Arc::new(settings.origin_policy.clone());
+    let origins = Arc::new(settings.origin_policy.clone());
+    let authenticator = Arc::new(Authenticator::new(rs, store, audit));
     Router::new()
         .route("/mcp", any(handle))
         .with_state(endpoint)
-        .route_layer(from_fn_with_state(rs, require_bearer))
-        .route_layer(from_fn_with_state(policy, origin_guard::guard))
+        .route_layer(from_fn_with_state(
+            authenticator,
+            authentication::authenticate,
+        ))
+        .route_layer(from_fn_with_state(origins, origin_guard::guard))
 }
 
 async fn handle(State(ep): State<Arc<Endpoint>>, request: Request) -> Response {
     let uses_session = request.headers().contains_key("mcp-session-id");
     if request.method() != Method::POST {
+        ep.audit
+            .record(decision(
+                request.extensions(),
+                request.method().as_str(),
+                None,
+                Ok(()),
+            ))
+            .await;
         // GET (legacy standalone SSE stream) and DELETE (session end) only mean something to a
         // session; the stateless service answers 405 as the transport specifies.
         return match (&ep.sessions, uses_session) {
@@ -114,20 +139,31 @@ async fn handle(State(ep): State<Arc<Endpoint>>, request: Request) -> Response {
         );
     };
     let method = peek.method.as_deref().unwrap_or_default();
-    if method == "tools/call" {
-        let tool = peek
-            .params
+    let tool = (method == "tools/call").then(|| {
+        peek.params
             .as_ref()
             .and_then(|p| p.name.as_deref())
-            .unwrap_or_default();
-        if let (Some(scope), Some(principal)) =
-            (required_scope(tool), parts.extensions.get::<Principal>())
-            && !principal.scopes.contains(scope)
-        {
-            return ep.resource_server.reject(AuthError::InsufficientScope {
-                required: step_up_scope(principal, scope),
-            });
-        }
+            .unwrap_or_default()
+    });
+    let verdict = match (tool, parts.extensions.get::<Principal>()) {
+        (Some(tool), Some(principal)) => ep.policy.check(tool, principal),
+        _ => Ok(()),
+    };
+    ep.audit
+        .record(decision(
+            &parts.extensions,
+            method,
+            tool,
+            verdict.as_ref().map(|_| ()),
+        ))
+        .await;
+    if let (Err(denial), Some(principal)) = (verdict, parts.extensions.get::<Principal>()) {
+        return ep.resource_server.reject(match &denial {
+            Denial::Scope { tool, .. } => AuthError::InsufficientScope {
+                required: ep.policy.step_up_scope(tool, principal),
+            },
+            Denial::Method { .. } => AuthError::AccessDenied(denial.message()),
+        });
     }
     let to_sessions = uses_session || method == "initialize";
     let (parts, bytes) = if eligible(&parts.headers, &peek) {
@@ -145,15 +181,30 @@ async fn handle(State(ep): State<Arc<Endpoint>>, request: Request) -> Response {
     }
 }
 
-/// The scopes to ask for when stepping up: those already granted plus the missing one, so a
-/// client that re-authorizes with exactly this list loses nothing it had.
-fn step_up_scope(principal: &Principal, missing: &str) -> String {
-    SUPPORTED_SCOPES
-        .iter()
-        .filter(|s| **s == missing || principal.scopes.contains(s))
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" ")
+/// The audit record of an authenticated request: who, how, which call, and the verdict.
+fn decision(
+    extensions: &axum::http::Extensions,
+    action: &str,
+    tool: Option<&str>,
+    verdict: Result<(), &Denial>,
+) -> AuditEvent {
+    let principal = extensions.get::<Principal>();
+    let method = principal.map_or("none", |p| p.method.as_str());
+    let reason = match verdict {
+        Ok(()) => "authenticated; the policy allows the call".to_owned(),
+        Err(denial) => denial.message(),
+    };
+    let mut event = AuditEvent::new(method, action, verdict.is_ok(), reason);
+    if let Some(p) = principal {
+        event.credential = p.credential.clone();
+        event.subject = Some(p.subject.clone());
+        event.tenant = p.tenant.clone();
+    }
+    // With a user context the principal's subject is that user; the key's owner is not
+    // recorded separately, the key id names it.
+    event.acting_user = extensions.get::<ActingUser>().map(|a| a.0.clone());
+    event.tool = tool.map(str::to_owned);
+    event
 }
 
 async fn serve<M>(service: &StreamableHttpService<PortcullisMcp, M>, request: Request) -> Response

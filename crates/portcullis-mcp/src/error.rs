@@ -26,11 +26,19 @@ impl ToolError {
         }
     }
 
-    pub fn forbidden(scope: &str) -> Self {
+    pub fn forbidden(denial: &crate::Denial) -> Self {
+        let suggestion = match denial {
+            crate::Denial::Scope { missing, .. } => {
+                format!("re-authorize the client, or use a key, with scope {missing}")
+            }
+            crate::Denial::Method { .. } => {
+                "call this tool with a credential of an accepted kind".to_owned()
+            }
+        };
         Self {
             error_type: "authorization_error",
-            message: format!("this call needs the {scope} scope, which the token does not grant"),
-            suggestions: vec![format!("re-authorize the client with scope {scope}")],
+            message: denial.message(),
+            suggestions: vec![suggestion],
         }
     }
 
@@ -49,10 +57,10 @@ impl From<StoreError> for ToolError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound { entity, id } => {
-                let lister = if entity == "workspace" {
-                    "list_workspaces"
-                } else {
-                    "list_tasks"
+                let lister = match entity {
+                    "workspace" => "list_workspaces",
+                    "user" => "list_users",
+                    _ => "list_tasks",
                 };
                 Self {
                     error_type: "not_found_error",

@@ -8,11 +8,14 @@
 mod args;
 mod caller;
 mod error;
-mod scopes;
+mod policy;
 mod server;
 mod tools;
 
 pub use caller::Caller;
 pub use error::ToolError;
-pub use scopes::{READ_SCOPE, SUPPORTED_SCOPES, WRITE_SCOPE, required_scope};
+pub use policy::{
+    ADMIN_SCOPE, Denial, GROUPS, Policy, READ_SCOPE, RuleOverride, SUPPORTED_SCOPES, ToolRule,
+    WRITE_SCOPE,
+};
 pub use server::PortcullisMcp;

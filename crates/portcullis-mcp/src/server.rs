@@ -2,15 +2,21 @@
 
 use std::{borrow::Cow, sync::Arc};
 
-use portcullis_core::{Actor, Store, TenantId};
+use http::request::Parts;
+use portcullis_auth::Principal;
+use portcullis_core::{Actor, Store, TenantAdmin, TenantId};
 use rmcp::{
-    ServerHandler,
+    ErrorData, RoleServer, ServerHandler,
     handler::server::router::tool::ToolRouter,
-    model::{Implementation, ProtocolVersion, ServerCapabilities, ServerConfig},
+    model::{
+        CacheScope, Implementation, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
+        ResultType, ServerCapabilities, ServerConfig,
+    },
+    service::RequestContext,
     tool_handler,
 };
 
-use crate::{Caller, ToolError};
+use crate::{Caller, Policy, ToolError};
 
 /// Protocol revisions served: the current stateless one and the 2025 revisions with the
 /// initialize handshake, newest first.
@@ -24,35 +30,55 @@ const SUPPORTED_VERSIONS: [ProtocolVersion; 3] = [
 #[derive(Clone)]
 pub struct PortcullisMcp {
     pub(crate) store: Store,
+    policy: Arc<Policy>,
     // Built once: rmcp asks for a fresh handler per request, and rebuilding routes and
     // schemas each time would sit on the hot path.
     tool_router: Arc<ToolRouter<Self>>,
 }
 
 impl PortcullisMcp {
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, policy: Arc<Policy>) -> Self {
         Self {
             store,
-            tool_router: Arc::new(Self::task_router() + Self::workspace_router()),
+            policy,
+            tool_router: Arc::new(
+                Self::task_router() + Self::workspace_router() + Self::admin_router(),
+            ),
         }
     }
 
-    /// Resolves the caller to a store actor after checking it holds `scope`.
-    pub(crate) async fn actor(&self, caller: &Caller, scope: &str) -> Result<Actor, ToolError> {
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Resolves the caller to a store actor after checking the policy lets it call `tool`.
+    pub(crate) async fn actor(&self, caller: &Caller, tool: &str) -> Result<Actor, ToolError> {
+        let tenant = self.authorize(caller, tool)?;
+        Ok(self.store.actor(&tenant, &caller.0.subject).await?)
+    }
+
+    /// The caller's tenant's administration, after checking the policy lets it call `tool`.
+    pub(crate) fn admin(&self, caller: &Caller, tool: &str) -> Result<TenantAdmin, ToolError> {
+        let tenant = self.authorize(caller, tool)?;
+        Ok(self.store.tenant_admin(tenant))
+    }
+
+    /// The policy check every tool repeats (the HTTP layer checked first), and the tenant the
+    /// call is confined to: the token's tenant claim or the API key's tenant.
+    fn authorize(&self, caller: &Caller, tool: &str) -> Result<TenantId, ToolError> {
         let principal = &caller.0;
-        if !principal.scopes.contains(scope) {
-            return Err(ToolError::forbidden(scope));
-        }
-        let tenant = match principal.tenant.as_deref() {
+        self.policy
+            .check(tool, principal)
+            .map_err(|denial| ToolError::forbidden(&denial))?;
+        match principal.tenant.as_deref() {
             Some(t) => TenantId::parse(t).map_err(|e| {
                 ToolError::validation(
                     format!("the token's tenant claim is unusable: {e}"),
                     "ask the administrator to fix the identity provider's tenant claim",
                 )
-            })?,
-            None => TenantId::default_tenant(),
-        };
-        Ok(self.store.actor(&tenant, &principal.subject).await?)
+            }),
+            None => Ok(TenantId::default_tenant()),
+        }
     }
 }
 
@@ -66,6 +92,38 @@ impl ServerHandler for PortcullisMcp {
                  user's own data. Use list_tasks to find task ids before get/update/complete/delete; \
                  errors carry error_type, message and suggestions.",
             )
+    }
+
+    /// The tools this caller may call (all of them when `hide_forbidden_tools` is off). The
+    /// answer depends on the caller, so 2026-07-28 clients are told to cache it privately.
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let principal = context
+            .extensions
+            .get::<Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>());
+        let tools = self
+            .tool_router
+            .list_all()
+            .into_iter()
+            .filter(|tool| self.policy.lists(&tool.name, principal))
+            .collect();
+        let supports_cache_hints = context
+            .protocol_version()
+            .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+        let scope = if self.policy.hide_forbidden_tools {
+            CacheScope::Private
+        } else {
+            CacheScope::Public
+        };
+        let mut result = ListToolsResult::with_all_items(tools);
+        result.result_type = Some(ResultType::COMPLETE);
+        result.ttl_ms = supports_cache_hints.then_some(0);
+        result.cache_scope = supports_cache_hints.then_some(scope);
+        Ok(result)
     }
 
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {

@@ -1,58 +1,10 @@
-//! Opaque secrets this server hands out (authorization codes, refresh tokens, client secrets,
-//! CSRF cookies): 256 random bits, stored only as SHA-256 digests and compared in constant time.
-//! A fast hash suffices because the inputs are uniformly random, not guessable passwords.
+//! Secrets as the authorization server uses them. The secret type and its digest live in
+//! `portcullis_core::secret` (API keys use them too); PKCE (RFC 7636) is here.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use rand::RngCore;
+pub use portcullis_core::secret::{Secret, digest, matches_digest};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-
-/// A secret in transit: printed only where it is handed to its owner, never by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// A new random secret with a readable prefix (`pca_` for codes, `pcr_` for refresh
-    /// tokens …) so a leaked value can be recognised by secret scanners.
-    pub fn generate(prefix: &str) -> Self {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        Self(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes)))
-    }
-
-    pub fn from_string(value: String) -> Self {
-        Self(value)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    pub fn digest(&self) -> String {
-        digest(&self.0)
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-/// SHA-256, hex: the stored form of a secret.
-pub fn digest(value: &str) -> String {
-    let hash = Sha256::digest(value.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in hash {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
-}
-
-/// Does `presented` hash to `stored`? Constant time in the digest comparison.
-pub fn matches_digest(presented: &str, stored: &str) -> bool {
-    digest(presented).as_bytes().ct_eq(stored.as_bytes()).into()
-}
 
 /// PKCE S256 (RFC 7636 §4.6): BASE64URL(SHA256(verifier)) == challenge, in constant time.
 pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
@@ -92,16 +44,5 @@ mod tests {
             verifier,
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"
         ));
-    }
-
-    #[test]
-    fn secrets_are_random_prefixed_and_redacted() {
-        let a = Secret::generate("pcr_");
-        let b = Secret::generate("pcr_");
-        assert_ne!(a, b);
-        assert!(a.expose().starts_with("pcr_") && a.expose().len() == 47);
-        assert!(matches_digest(a.expose(), &a.digest()));
-        assert!(!matches_digest(b.expose(), &a.digest()));
-        assert_eq!(format!("{a:?}"), "Secret(<redacted>)");
     }
 }

@@ -16,7 +16,7 @@ use crate::{
     config::{CommonSettings, resolve_common},
 };
 
-async fn open(common: &CommonArgs) -> anyhow::Result<(CommonSettings, Store)> {
+pub(crate) async fn open(common: &CommonArgs) -> anyhow::Result<(CommonSettings, Store)> {
     let (settings, _) = resolve_common(common)?;
     std::fs::create_dir_all(&settings.data_dir).with_context(|| {
         format!(

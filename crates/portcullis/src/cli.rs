@@ -40,6 +40,112 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// API keys (X-API-Key) for services and administrators.
+    Apikey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+    /// The audit trail: every authentication and authorization decision, newest first.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key and print it, alone, on stdout. It is shown only this once.
+    Create(ApiKeyCreateArgs),
+    /// List keys (never their secrets).
+    List(ListArgs),
+    /// Revoke a key by id or name; servers refuse it from their next request.
+    Revoke(ApiKeyRevokeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApiKeyCreateArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// A unique name (letters, digits, '.', '_', '-').
+    #[arg(long)]
+    pub name: String,
+    /// Space-separated scopes, e.g. "tasks:read tasks:write" or "admin".
+    #[arg(long)]
+    pub scopes: String,
+    /// May act for a user named in X-Mcp-User / X-User-ID.
+    #[arg(long)]
+    pub trusted: bool,
+    /// Lifetime, e.g. 90d, 12h, 30m [default: no expiry].
+    #[arg(long, value_parser = parse_lifetime)]
+    pub expires_in: Option<std::time::Duration>,
+    /// Who the key acts as without a user context [default: the key's name].
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// The tenant every call with this key is confined to [default: the default tenant].
+    #[arg(long)]
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApiKeyRevokeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The key's id (from `apikey list`) or name.
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Only decisions in this last stretch of time, e.g. 1h, 7d.
+    #[arg(long, value_parser = parse_lifetime)]
+    pub since: Option<std::time::Duration>,
+    /// Only `allowed` or only `denied` decisions.
+    #[arg(long, value_parser = ["allowed", "denied"])]
+    pub decision: Option<String>,
+    /// Only decisions about this subject or acting user.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only calls of this tool.
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// At most this many decisions.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `90d`, `12h`, `30m`, `45s` or `2w`.
+fn parse_lifetime(raw: &str) -> Result<std::time::Duration, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{raw:?}: expected a number and a unit, e.g. 30d or 12h"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("{raw:?}: the unit must be s, m, h, d or w")),
+    };
+    if n == 0 {
+        return Err(format!("{raw:?}: must be longer than zero"));
+    }
+    n.checked_mul(seconds)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{raw:?}: too long"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -202,6 +308,10 @@ pub struct ServeArgs {
     /// across replicas) [default: false, every request stands alone].
     #[arg(long, env = "PORTCULLIS_LEGACY_SESSIONS", num_args = 0..=1, default_missing_value = "true")]
     pub legacy_sessions: Option<bool>,
+    /// tools/list shows each caller only the tools the policy lets it call [default: true].
+    /// Per-tool rules are set in the configuration file's [policy.tools.*] tables.
+    #[arg(long, env = "PORTCULLIS_HIDE_FORBIDDEN_TOOLS", num_args = 0..=1, default_missing_value = "true")]
+    pub hide_forbidden_tools: Option<bool>,
     /// Browser origins allowed to call /mcp, comma-separated (the public URL's origin always is).
     #[arg(long, env = "PORTCULLIS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Option<Vec<String>>,

@@ -63,6 +63,18 @@ struct FileConfig {
     dev_mode: Option<bool>,
     #[serde(default)]
     clients: Vec<FileClient>,
+    #[serde(default)]
+    policy: FilePolicy,
+}
+
+/// `[policy]`: which credentials and scopes each tool (or group) accepts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePolicy {
+    hide_forbidden_tools: Option<bool>,
+    /// `[policy.tools.<tool or group>]` with `methods` and/or `scopes`.
+    #[serde(default)]
+    tools: std::collections::BTreeMap<String, portcullis_mcp::RuleOverride>,
 }
 
 /// A pre-registered OAuth client in the file (`[[clients]]`).
@@ -151,6 +163,7 @@ pub struct ServeSettings {
     pub max_body_bytes: usize,
     pub log_json: bool,
     pub authorization: AuthorizationSettings,
+    pub policy: std::sync::Arc<portcullis_mcp::Policy>,
 }
 
 /// Settings of the built-in authorization server (used when no external issuer is set).
@@ -474,7 +487,20 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         dev_mode: args.dev_mode.or(file.dev_mode).unwrap_or(false),
         clients,
     };
+    let hide_forbidden_tools = args
+        .hide_forbidden_tools
+        .or(file.policy.hide_forbidden_tools)
+        .unwrap_or(true);
+    let policy = portcullis_mcp::Policy::with_overrides(&file.policy.tools, hide_forbidden_tools)
+        .map_err(|problem| {
+        ConfigError::new(
+            "policy",
+            problem,
+            "fix the [policy.tools.*] table in the configuration file",
+        )
+    })?;
     Ok(ServeSettings {
+        policy: std::sync::Arc::new(policy),
         authorization,
         common,
         token_keys,

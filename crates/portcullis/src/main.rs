@@ -2,6 +2,7 @@
 //! the library crates.
 
 mod admin;
+mod api_keys;
 mod cli;
 mod config;
 mod serve;
@@ -37,6 +38,8 @@ fn main() -> ExitCode {
             cli::Command::User { command } => admin::user(command).await,
             cli::Command::Client { command } => admin::client(command).await,
             cli::Command::Keys { command } => admin::keys(command).await,
+            cli::Command::Apikey { command } => api_keys::api_key(command).await,
+            cli::Command::Audit(args) => api_keys::audit(args).await,
         }
     });
     match result {

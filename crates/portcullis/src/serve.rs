@@ -56,8 +56,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         legacy_sessions: settings.legacy_sessions,
         max_body_bytes: settings.max_body_bytes,
+        policy: settings.policy.clone(),
     };
-    let mut app = portcullis_http::app(store.clone(), resource_server, http);
+    let (audit, audit_writer) = portcullis_http::AuditSink::spawn(store.clone());
+    let mut app = portcullis_http::app(store.clone(), resource_server, audit, http);
     let maintenance = authorization_server.as_ref().map(|server| {
         app = app.clone().merge(server.clone().router());
         server.spawn_maintenance()
@@ -74,6 +76,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await?;
     if let Some(task) = maintenance {
         task.abort();
+    }
+    // The router (and with it every audit sender) is gone: the writer records what is queued.
+    match tokio::time::timeout(std::time::Duration::from_secs(10), audit_writer).await {
+        Ok(Ok(())) => {}
+        _ => tracing::error!("the audit writer did not finish flushing"),
     }
     store.close().await;
     Ok(())

@@ -1,5 +1,6 @@
 //! One module per tool group.
 
+mod admin;
 mod tasks;
 mod workspaces;
 

@@ -9,7 +9,6 @@ use super::{description, id, invalid, optional_id, structured};
 use crate::{
     Caller, PortcullisMcp, ToolError,
     args::{Args, input_schema},
-    scopes::{READ_SCOPE, WRITE_SCOPE},
 };
 
 /// Task status as tools accept it.
@@ -100,7 +99,7 @@ impl PortcullisMcp {
         caller: Caller,
         args: Args<ListTasksArgs>,
     ) -> Result<CallToolResult, ToolError> {
-        let actor = self.actor(&caller, READ_SCOPE).await?;
+        let actor = self.actor(&caller, "list_tasks").await?;
         let args = args.0?;
         let filter = TaskFilter {
             status: args.status.map(Into::into),
@@ -124,7 +123,7 @@ impl PortcullisMcp {
         caller: Caller,
         args: Args<TaskIdArgs>,
     ) -> Result<CallToolResult, ToolError> {
-        let actor = self.actor(&caller, READ_SCOPE).await?;
+        let actor = self.actor(&caller, "get_task").await?;
         let task_id = id("task_id", &args.0?.task_id)?;
         let task = self.store.get_task(&actor, &task_id).await?;
         structured(&OneTask { task: &task })
@@ -140,7 +139,7 @@ impl PortcullisMcp {
         caller: Caller,
         args: Args<CreateTaskArgs>,
     ) -> Result<CallToolResult, ToolError> {
-        let actor = self.actor(&caller, WRITE_SCOPE).await?;
+        let actor = self.actor(&caller, "create_task").await?;
         let args = args.0?;
         let new = NewTask {
             title: TaskTitle::parse(&args.title).map_err(invalid)?,
@@ -161,7 +160,7 @@ impl PortcullisMcp {
         caller: Caller,
         args: Args<UpdateTaskArgs>,
     ) -> Result<CallToolResult, ToolError> {
-        let actor = self.actor(&caller, WRITE_SCOPE).await?;
+        let actor = self.actor(&caller, "update_task").await?;
         let args = args.0?;
         let task_id = id("task_id", &args.task_id)?;
         let patch = TaskPatch {
@@ -206,7 +205,7 @@ impl PortcullisMcp {
         caller: Caller,
         args: Args<TaskIdArgs>,
     ) -> Result<CallToolResult, ToolError> {
-        let actor = self.actor(&caller, WRITE_SCOPE).await?;
+        let actor = self.actor(&caller, "complete_task").await?;
         let task_id = id("task_id", &args.0?.task_id)?;
         let task = self.store.complete_task(&actor, &task_id).await?;
         structured(&OneTask { task: &task })
@@ -222,7 +221,7 @@ impl PortcullisMcp {
         caller: Caller,
         args: Args<TaskIdArgs>,
     ) -> Result<CallToolResult, ToolError> {
-        let actor = self.actor(&caller, WRITE_SCOPE).await?;
+        let actor = self.actor(&caller, "delete_task").await?;
         let task_id = id("task_id", &args.0?.task_id)?;
         self.store.delete_task(&actor, &task_id).await?;
         structured(&json!({ "deleted": true, "task_id": task_id }))

@@ -9,7 +9,6 @@ use super::{description, invalid, structured};
 use crate::{
     Caller, PortcullisMcp, ToolError,
     args::{Args, input_schema},
-    scopes::{READ_SCOPE, WRITE_SCOPE},
 };
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -37,7 +36,7 @@ impl PortcullisMcp {
         caller: Caller,
         args: Args<NoArgs>,
     ) -> Result<CallToolResult, ToolError> {
-        let actor = self.actor(&caller, READ_SCOPE).await?;
+        let actor = self.actor(&caller, "list_workspaces").await?;
         args.0?;
         let workspaces = self.store.list_workspaces(&actor).await?;
         structured(&json!({ "count": workspaces.len(), "workspaces": workspaces }))
@@ -53,7 +52,7 @@ impl PortcullisMcp {
         caller: Caller,
         args: Args<CreateWorkspaceArgs>,
     ) -> Result<CallToolResult, ToolError> {
-        let actor = self.actor(&caller, WRITE_SCOPE).await?;
+        let actor = self.actor(&caller, "create_workspace").await?;
         let args = args.0?;
         let new = NewWorkspace {
             name: WorkspaceName::parse(&args.name).map_err(invalid)?,

@@ -23,9 +23,12 @@ impl Era {
 
 pub struct McpClient {
     pub url: String,
+    /// Sent as `Authorization: Bearer` unless empty.
     pub token: String,
     pub era: Era,
     pub http: reqwest::Client,
+    /// Sent on every request (`X-API-Key`, `X-Mcp-User` …).
+    pub headers: Vec<(String, String)>,
 }
 
 /// A JSON-RPC exchange's HTTP status, headers and body.
@@ -56,7 +59,18 @@ impl McpClient {
             token,
             era: Era::Legacy,
             http: reqwest::Client::new(),
+            headers: Vec::new(),
         }
+    }
+
+    /// A client that authenticates with `X-API-Key` instead of a bearer token.
+    pub fn with_api_key(url: String, key: &str) -> Self {
+        Self::new(url, String::new()).header("X-API-Key", key)
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
     }
 
     pub fn era(mut self, era: Era) -> Self {
@@ -77,9 +91,14 @@ impl McpClient {
         let mut req = self
             .http
             .post(&self.url)
-            .bearer_auth(&self.token)
             .header("Accept", "application/json, text/event-stream")
             .header("MCP-Protocol-Version", self.era.version());
+        if !self.token.is_empty() {
+            req = req.bearer_auth(&self.token);
+        }
+        for (name, value) in &self.headers {
+            req = req.header(name, value);
+        }
         if self.era == Era::Current {
             params["_meta"] = self.meta();
             req = req.header("Mcp-Method", method);

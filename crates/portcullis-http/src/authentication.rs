@@ -1,0 +1,224 @@
+//! Who is calling `/mcp`: an OAuth bearer token or an API key (`X-API-Key`), never both, and
+//! optionally the user a trusted API key acts for (`X-Mcp-User` or `X-User-ID`).
+//!
+//! Deny by default: an untrusted key, or a bearer token, that sends a user-context header is
+//! refused rather than having the header ignored, so a misconfigured client finds out. Every
+//! refusal here is written to the audit trail; allowed requests are recorded once the
+//! endpoint knows which tool they call.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::{Request, State},
+    http::{HeaderMap, Uri},
+    middleware::Next,
+    response::Response,
+};
+use portcullis_auth::{
+    AuthError, AuthMethod, Principal, ResourceServer, ScopeSet, authenticate_bearer,
+};
+use portcullis_core::{ApiKey, ApiKeyRejection, AuditEvent, Store};
+
+use crate::audit_sink::AuditSink;
+
+const API_KEY_HEADER: &str = "x-api-key";
+/// User-context headers, in order of preference; both name the same thing.
+const USER_HEADERS: [&str; 2] = ["x-mcp-user", "x-user-id"];
+/// `last_used_at` is written at most this often per key: it is a write, and keys are hot.
+const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The user a trusted key acts for, kept on the request for the audit trail.
+#[derive(Debug, Clone)]
+pub(crate) struct ActingUser(pub String);
+
+pub(crate) struct Authenticator {
+    pub(crate) resource_server: Arc<ResourceServer>,
+    pub(crate) store: Store,
+    pub(crate) audit: AuditSink,
+    touched: Mutex<HashMap<String, Instant>>,
+}
+
+impl Authenticator {
+    pub(crate) fn new(
+        resource_server: Arc<ResourceServer>,
+        store: Store,
+        audit: AuditSink,
+    ) -> Self {
+        Self {
+            resource_server,
+            store,
+            audit,
+            touched: Mutex::default(),
+        }
+    }
+
+    /// The key's principal, and whether the key is trusted to act for users.
+    async fn api_key(
+        &self,
+        presented: &str,
+        event: &mut AuditEvent,
+    ) -> Result<(Principal, bool), AuthError> {
+        let key = match self.store.authenticate_api_key(presented).await {
+            Ok(Ok(key)) => key,
+            Ok(Err(rejection)) => {
+                event.reason = format!("API key refused: {rejection}");
+                return Err(match rejection {
+                    ApiKeyRejection::Expired => AuthError::ExpiredApiKey,
+                    _ => AuthError::InvalidApiKey,
+                });
+            }
+            Err(error) => {
+                tracing::error!(%error, "API key lookup failed");
+                event.reason = "API key lookup failed (storage error)".into();
+                return Err(AuthError::KeysUnavailable);
+            }
+        };
+        event.credential = Some(key.id.clone());
+        self.touch(&key);
+        let trusted = key.trusted;
+        Ok((principal_of(key), trusted))
+    }
+
+    /// Records use of `key`, at most once a minute per key per process, off the request path.
+    fn touch(&self, key: &ApiKey) {
+        let now = Instant::now();
+        let mut touched = self.touched.lock().expect("touch map poisoned");
+        if touched
+            .get(&key.id)
+            .is_some_and(|last| now.duration_since(*last) < TOUCH_INTERVAL)
+        {
+            return;
+        }
+        touched.insert(key.id.clone(), now);
+        let (store, id) = (self.store.clone(), key.id.clone());
+        tokio::spawn(async move {
+            if let Err(error) = store.touch_api_key(&id).await {
+                tracing::warn!(%error, "could not record API key use");
+            }
+        });
+    }
+}
+
+fn principal_of(key: ApiKey) -> Principal {
+    Principal {
+        subject: key.owner,
+        method: AuthMethod::ApiKey,
+        credential: Some(key.id),
+        client_id: None,
+        scopes: ScopeSet::parse(&key.scopes),
+        tenant: Some(key.tenant),
+        expires_at: 0,
+        claims: Arc::default(),
+    }
+}
+
+/// The single value of `name`; `Err` when it is repeated or not text.
+fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, AuthError> {
+    let mut values = headers.get_all(name).iter();
+    let (first, second) = (values.next(), values.next());
+    match (first, second) {
+        (None, _) => Ok(None),
+        (Some(v), None) => v
+            .to_str()
+            .map(Some)
+            .map_err(|_| AuthError::InvalidRequest("a credential header is not ASCII")),
+        _ => Err(AuthError::InvalidRequest(
+            "a credential or user-context header is repeated; send it once",
+        )),
+    }
+}
+
+/// The user named by `X-Mcp-User` / `X-User-ID`; both may be sent only if they agree.
+fn user_context(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+    let [a, b] = USER_HEADERS.map(|h| single(headers, h));
+    match (a?, b?) {
+        (Some(a), Some(b)) if a != b => Err(AuthError::InvalidRequest(
+            "X-Mcp-User and X-User-ID name different users; send one",
+        )),
+        (Some(user), _) | (None, Some(user)) => {
+            let user = user.trim();
+            if user.is_empty() || user.len() > 255 {
+                return Err(AuthError::InvalidRequest(
+                    "X-Mcp-User must name a user in 1 to 255 characters",
+                ));
+            }
+            Ok(Some(user))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// Authenticates the request and inserts its [`Principal`] (and [`ActingUser`]); refuses and
+/// audits otherwise.
+pub(crate) async fn authenticate(
+    State(auth): State<Arc<Authenticator>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let mut event = AuditEvent::new("none", "authenticate", false, "");
+    match identify(&auth, request.uri(), request.headers(), &mut event).await {
+        Ok((principal, acting)) => {
+            request.extensions_mut().insert(principal);
+            if let Some(user) = acting {
+                request.extensions_mut().insert(ActingUser(user));
+            }
+            next.run(request).await
+        }
+        Err(error) => {
+            if event.reason.is_empty() {
+                event.reason = error.to_string();
+            }
+            auth.audit.record(event).await;
+            auth.resource_server.reject(error)
+        }
+    }
+}
+
+// Takes the URI and headers, not the request: its body is not `Sync`.
+async fn identify(
+    auth: &Authenticator,
+    uri: &Uri,
+    headers: &HeaderMap,
+    event: &mut AuditEvent,
+) -> Result<(Principal, Option<String>), AuthError> {
+    let api_key = single(headers, API_KEY_HEADER)?;
+    let has_bearer = headers.contains_key(axum::http::header::AUTHORIZATION);
+    let (mut principal, trusted_key) = match api_key {
+        Some(_) if has_bearer => {
+            return Err(AuthError::InvalidRequest(
+                "send either Authorization: Bearer or X-API-Key, not both",
+            ));
+        }
+        Some(key) => {
+            event.method = AuthMethod::ApiKey.as_str().into();
+            auth.api_key(key.trim(), event).await?
+        }
+        None => {
+            if has_bearer {
+                event.method = AuthMethod::Oauth.as_str().into();
+            }
+            let principal = authenticate_bearer(&auth.resource_server, uri, headers).await?;
+            (principal, false)
+        }
+    };
+    event.method = principal.method.as_str().into();
+    event.credential = principal.credential.clone();
+    event.subject = Some(principal.subject.clone());
+    event.tenant = principal.tenant.clone();
+    let Some(user) = user_context(headers)? else {
+        return Ok((principal, None));
+    };
+    event.acting_user = Some(user.to_owned());
+    if !trusted_key {
+        return Err(AuthError::AccessDenied(
+            "X-Mcp-User / X-User-ID is accepted only with a trusted API key; this credential acts only for itself"
+                .into(),
+        ));
+    }
+    principal.subject = user.to_owned();
+    Ok((principal, Some(user.to_owned())))
+}

@@ -1,0 +1,327 @@
+//! Per-tool authorization policy: which authentication methods may call each tool and which
+//! scopes the credential must hold. One table, read by the HTTP layer (to refuse with 403 before
+//! the call runs, so OAuth clients can step up), by `tools/list` (to show each caller what it
+//! may call) and by the tools themselves (defence in depth).
+//!
+//! Defaults: task tools accept OAuth tokens and API keys with `tasks:read`/`tasks:write`; the
+//! admin tools accept only API keys with `admin`. The configuration may override any tool, or a
+//! whole group (`tasks_read`, `tasks_write`, `admin`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use portcullis_auth::{AuthMethod, Principal};
+use serde::Deserialize;
+
+pub const READ_SCOPE: &str = "tasks:read";
+pub const WRITE_SCOPE: &str = "tasks:write";
+pub const ADMIN_SCOPE: &str = "admin";
+/// Scopes OAuth clients can ask for (the admin tools take API keys by default).
+pub const SUPPORTED_SCOPES: [&str; 2] = [READ_SCOPE, WRITE_SCOPE];
+
+/// Tool groups, as the configuration names them.
+pub const GROUPS: [(&str, &[&str]); 3] = [
+    ("tasks_read", &["list_tasks", "get_task", "list_workspaces"]),
+    (
+        "tasks_write",
+        &[
+            "create_task",
+            "update_task",
+            "complete_task",
+            "delete_task",
+            "create_workspace",
+        ],
+    ),
+    (
+        "admin",
+        &[
+            "list_users",
+            "get_user",
+            "create_user",
+            "delete_user",
+            "system_stats",
+        ],
+    ),
+];
+
+/// What one tool requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolRule {
+    pub methods: Vec<AuthMethod>,
+    pub scopes: Vec<String>,
+}
+
+/// A rule as written in the configuration file; omitted fields keep the default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleOverride {
+    pub methods: Option<Vec<AuthMethod>>,
+    pub scopes: Option<Vec<String>>,
+}
+
+/// Why a call is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// The tool does not accept this way of authenticating.
+    Method {
+        tool: String,
+        allowed: Vec<AuthMethod>,
+    },
+    /// The credential lacks `missing` (one of the tool's scopes).
+    Scope { tool: String, missing: String },
+}
+
+impl Denial {
+    /// A sentence for the client and the audit trail.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Method { tool, allowed } => {
+                let names: Vec<_> = allowed.iter().map(|m| describe(*m)).collect();
+                format!("{tool} accepts only {}", names.join(" or "))
+            }
+            Self::Scope { tool, missing } => format!("{tool} needs the {missing} scope"),
+        }
+    }
+}
+
+fn describe(method: AuthMethod) -> &'static str {
+    match method {
+        AuthMethod::Oauth => "OAuth bearer tokens",
+        AuthMethod::ApiKey => "API keys (X-API-Key)",
+        AuthMethod::ServiceToken => "service tokens",
+    }
+}
+
+/// The policy for every tool this server has.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    rules: HashMap<&'static str, ToolRule>,
+    /// `tools/list` shows each caller only the tools it may call.
+    pub hide_forbidden_tools: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        let rule = |methods: &[AuthMethod], scope: &str| ToolRule {
+            methods: methods.to_vec(),
+            scopes: vec![scope.to_owned()],
+        };
+        let user_facing = [AuthMethod::Oauth, AuthMethod::ApiKey];
+        let mut rules = HashMap::new();
+        for (group, tools) in GROUPS {
+            let default = match group {
+                "tasks_read" => rule(&user_facing, READ_SCOPE),
+                "tasks_write" => rule(&user_facing, WRITE_SCOPE),
+                _ => rule(&[AuthMethod::ApiKey], ADMIN_SCOPE),
+            };
+            for tool in tools {
+                rules.insert(*tool, default.clone());
+            }
+        }
+        Self {
+            rules,
+            hide_forbidden_tools: true,
+        }
+    }
+}
+
+impl Policy {
+    /// The defaults with `overrides` applied: group entries first, then single tools, so a tool
+    /// entry wins over its group's. Unknown names and empty lists are configuration errors.
+    pub fn with_overrides(
+        overrides: &BTreeMap<String, RuleOverride>,
+        hide_forbidden_tools: bool,
+    ) -> Result<Self, String> {
+        let mut policy = Self {
+            hide_forbidden_tools,
+            ..Self::default()
+        };
+        let (groups, tools): (Vec<_>, Vec<_>) = overrides
+            .iter()
+            .partition(|(name, _)| GROUPS.iter().any(|(g, _)| g == name));
+        for (name, rule) in groups.into_iter().chain(tools) {
+            let targets: Vec<&'static str> = match GROUPS.iter().find(|(g, _)| g == name) {
+                Some((_, tools)) => tools.to_vec(),
+                None => match policy.rules.keys().find(|t| **t == name.as_str()) {
+                    Some(t) => vec![*t],
+                    None => {
+                        return Err(format!(
+                            "policy.tools.{name}: no tool or group has this name (groups: tasks_read, tasks_write, admin)"
+                        ));
+                    }
+                },
+            };
+            if rule.methods.as_ref().is_some_and(Vec::is_empty) {
+                return Err(format!(
+                    "policy.tools.{name}.methods: list at least one of oauth, api_key, service_token"
+                ));
+            }
+            if let Some(scopes) = &rule.scopes
+                && scopes
+                    .iter()
+                    .any(|s| s.is_empty() || s.contains(char::is_whitespace))
+            {
+                return Err(format!(
+                    "policy.tools.{name}.scopes: each scope must be one non-empty word"
+                ));
+            }
+            for tool in targets {
+                let entry = policy.rules.get_mut(tool).expect("target exists");
+                if let Some(methods) = &rule.methods {
+                    entry.methods = methods.clone();
+                }
+                if let Some(scopes) = &rule.scopes {
+                    entry.scopes = scopes.clone();
+                }
+            }
+        }
+        Ok(policy)
+    }
+
+    pub fn rule(&self, tool: &str) -> Option<&ToolRule> {
+        self.rules.get(tool)
+    }
+
+    /// May `principal` call `tool`? A tool this server does not have passes: the call then
+    /// fails as an unknown tool, whoever makes it.
+    pub fn check(&self, tool: &str, principal: &Principal) -> Result<(), Denial> {
+        let Some(rule) = self.rules.get(tool) else {
+            return Ok(());
+        };
+        if !rule.methods.contains(&principal.method) {
+            return Err(Denial::Method {
+                tool: tool.to_owned(),
+                allowed: rule.methods.clone(),
+            });
+        }
+        match rule.scopes.iter().find(|s| !principal.scopes.contains(s)) {
+            Some(missing) => Err(Denial::Scope {
+                tool: tool.to_owned(),
+                missing: missing.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `tools/list` shows `tool` to `principal`.
+    pub fn lists(&self, tool: &str, principal: Option<&Principal>) -> bool {
+        match principal {
+            Some(p) if self.hide_forbidden_tools => self.check(tool, p).is_ok(),
+            _ => true,
+        }
+    }
+
+    /// The scopes to ask for when stepping up past `denial`'s missing scope: those already
+    /// granted among `tool`'s and the OAuth-requestable ones, plus every scope the tool needs,
+    /// so a client that re-authorizes with exactly this list loses nothing it had.
+    pub fn step_up_scope(&self, tool: &str, principal: &Principal) -> String {
+        let mut scopes: Vec<&str> = SUPPORTED_SCOPES
+            .iter()
+            .copied()
+            .filter(|s| principal.scopes.contains(s))
+            .collect();
+        for s in self
+            .rules
+            .get(tool)
+            .map(|r| &r.scopes)
+            .into_iter()
+            .flatten()
+        {
+            if !scopes.contains(&s.as_str()) {
+                scopes.push(s);
+            }
+        }
+        scopes.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use portcullis_auth::ScopeSet;
+
+    use super::*;
+
+    fn principal(method: AuthMethod, scopes: &str) -> Principal {
+        Principal {
+            subject: "alice".into(),
+            method,
+            credential: None,
+            client_id: None,
+            scopes: ScopeSet::parse(scopes),
+            tenant: None,
+            expires_at: 0,
+            claims: Arc::default(),
+        }
+    }
+
+    #[test]
+    fn defaults_split_user_tools_from_admin_tools() {
+        let p = Policy::default();
+        let oauth = principal(AuthMethod::Oauth, "tasks:read tasks:write admin");
+        assert!(p.check("list_tasks", &oauth).is_ok());
+        assert!(matches!(
+            p.check("list_users", &oauth),
+            Err(Denial::Method { .. })
+        ));
+        let key = principal(AuthMethod::ApiKey, "tasks:read");
+        assert!(p.check("get_task", &key).is_ok());
+        assert_eq!(
+            p.check("create_task", &key),
+            Err(Denial::Scope {
+                tool: "create_task".into(),
+                missing: "tasks:write".into()
+            })
+        );
+        assert!(p.check("system_stats", &key).is_err());
+        assert!(
+            p.check("system_stats", &principal(AuthMethod::ApiKey, "admin"))
+                .is_ok()
+        );
+        assert!(p.check("no_such_tool", &key).is_ok());
+    }
+
+    #[test]
+    fn overrides_apply_to_groups_then_tools() {
+        let toml_rules: BTreeMap<String, RuleOverride> = BTreeMap::from([
+            (
+                "admin".into(),
+                RuleOverride {
+                    methods: Some(vec![AuthMethod::Oauth, AuthMethod::ApiKey]),
+                    scopes: None,
+                },
+            ),
+            (
+                "delete_user".into(),
+                RuleOverride {
+                    methods: Some(vec![AuthMethod::ApiKey]),
+                    scopes: Some(vec!["admin".into(), "admin:write".into()]),
+                },
+            ),
+        ]);
+        let p = Policy::with_overrides(&toml_rules, false).unwrap();
+        let oauth = principal(AuthMethod::Oauth, "admin");
+        assert!(p.check("list_users", &oauth).is_ok());
+        assert!(p.check("delete_user", &oauth).is_err());
+        let key = principal(AuthMethod::ApiKey, "admin");
+        assert_eq!(
+            p.check("delete_user", &key),
+            Err(Denial::Scope {
+                tool: "delete_user".into(),
+                missing: "admin:write".into()
+            })
+        );
+        for bad in ["nope", "tasks"] {
+            let rules = BTreeMap::from([(bad.to_owned(), RuleOverride::default())]);
+            assert!(Policy::with_overrides(&rules, true).is_err());
+        }
+        let empty = BTreeMap::from([(
+            "list_tasks".to_owned(),
+            RuleOverride {
+                methods: Some(vec![]),
+                scopes: None,
+            },
+        )]);
+        assert!(Policy::with_overrides(&empty, true).is_err());
+    }
+}
