@@ -52,10 +52,7 @@ pub async fn api_key(command: ApiKeyCommand) -> anyhow::Result<()> {
             store.close().await;
             let keys = keys?;
             if args.json {
-                for k in &keys {
-                    println!("{}", serde_json::to_string(k)?);
-                }
-                return Ok(());
+                return print_json_lines(&keys);
             }
             println!(
                 "{:<16} {:<20} {:<16} {:<12} {:<28} {:<7} {:<24} {:<24} STATE",
@@ -114,10 +111,7 @@ pub async fn audit(args: AuditArgs) -> anyhow::Result<()> {
     store.close().await;
     let events = events?;
     if args.json {
-        for e in &events {
-            println!("{}", serde_json::to_string(e)?);
-        }
-        return Ok(());
+        return print_json_lines(&events);
     }
     println!(
         "{:<24} {:<8} {:<9} {:<16} {:<20} {:<16} {:<14} {:<16} REASON",
@@ -136,6 +130,14 @@ pub async fn audit(args: AuditArgs) -> anyhow::Result<()> {
             e.tool.as_deref().unwrap_or("-"),
             e.reason
         );
+    }
+    Ok(())
+}
+
+/// `--json`: one object per line, for `jq` and log shippers.
+fn print_json_lines<T: serde::Serialize>(items: &[T]) -> anyhow::Result<()> {
+    for item in items {
+        println!("{}", serde_json::to_string(item)?);
     }
     Ok(())
 }

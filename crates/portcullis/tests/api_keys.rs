@@ -169,9 +169,11 @@ async fn user_context(db: Db) {
     assert_eq!(as_carol.ok("list_tasks", json!({})).await["count"], 0);
 
     // Refused, not ignored.
+    let alice = app.client("alice");
+    let alice_token = alice.token.clone();
     for client in [
         key_client(&app, &untrusted).header("X-Mcp-User", "bob"),
-        app.client("alice").header("X-Mcp-User", "bob"),
+        alice.header("X-Mcp-User", "bob"),
     ] {
         let refused = client.call("list_tasks", json!({})).await;
         assert_eq!(refused.status, 403, "{}", refused.body);
@@ -205,6 +207,20 @@ async fn user_context(db: Db) {
             .any(|e| e["reason"].as_str().unwrap().contains("trusted API key")),
         "{denied:?}"
     );
+    // Neither the keys nor the bearer token reached the audit trail or the server's output.
+    let (_, all_events, _) = app.cli(&["audit", "--json", "--limit", "1000"], None);
+    let signature = alice_token.rsplit('.').next().unwrap();
+    for secret in [
+        trusted.rsplit('_').next().unwrap(),
+        untrusted.rsplit('_').next().unwrap(),
+        signature,
+    ] {
+        assert!(
+            !all_events.contains(secret),
+            "a secret reached the audit trail"
+        );
+        assert!(!app.stderr().contains(secret), "a secret reached the log");
+    }
 }
 
 /// Revoked and expired keys are refused at once, with a 401 challenge; malformed and unknown
