@@ -54,8 +54,9 @@ pub async fn handle(
             response
         }
         Err(e) => {
-            // Descriptions name parameters, scopes and client ids, never a code, token or secret.
-            tracing::info!(error = e.code.as_str(), description = %e.description, "token request refused");
+            // Only the error code: descriptions echo what the client sent (a grant_type value,
+            // a parameter name), and a confused client may have put a secret there.
+            tracing::info!(error = e.code.as_str(), "token request refused");
             e.into_response()
         }
     }
@@ -289,6 +290,7 @@ impl AuthorizationServer {
         } else {
             None
         };
+        // Public identifiers only: the grant id is the tokens' `sid` claim, not a credential.
         tracing::info!(client = %grant.client_id, grant = %grant.id, scope, "tokens issued");
         Ok(TokenResponse {
             access_token,
