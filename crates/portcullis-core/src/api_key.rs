@@ -96,8 +96,8 @@ fn validate_scopes(scopes: &[String]) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// Splits `pck_<id>_<secret>` into its id and the whole presented value.
-fn key_id(presented: &str) -> Option<&str> {
+/// The id part of a well-formed `pck_<id>_<secret>`; says nothing about whether the key is valid.
+pub fn key_id(presented: &str) -> Option<&str> {
     let rest = presented.strip_prefix(PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
     let well_formed = id.len() == ID_LEN

@@ -21,7 +21,7 @@ mod workspace;
 
 pub use actor::{Actor, TenantId};
 pub use admin::{TenantAdmin, TenantStats, UserRecord};
-pub use api_key::{ApiKey, ApiKeyRejection, NewApiKey};
+pub use api_key::{ApiKey, ApiKeyRejection, NewApiKey, key_id as api_key_id};
 pub use audit::{AuditEvent, AuditQuery};
 pub use error::{StoreError, ValidationError};
 pub use fields::{Description, EntityId, Limit, TaskStatus, TaskTitle, WorkspaceName};

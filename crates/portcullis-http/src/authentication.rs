@@ -23,7 +23,10 @@ use portcullis_auth::{
 };
 use portcullis_core::{ApiKey, ApiKeyRejection, AuditEvent, Store};
 
-use crate::audit_sink::AuditSink;
+use crate::{
+    audit_sink::AuditSink,
+    rate_limit::{RateLimits, address_refusal_for_mcp},
+};
 
 const API_KEY_HEADER: &str = "x-api-key";
 /// User-context headers, in order of preference; both name the same thing.
@@ -39,6 +42,7 @@ pub(crate) struct Authenticator {
     pub(crate) resource_server: Arc<ResourceServer>,
     pub(crate) store: Store,
     pub(crate) audit: AuditSink,
+    rate_limits: Arc<RateLimits>,
     touched: Mutex<HashMap<String, Instant>>,
 }
 
@@ -47,11 +51,13 @@ impl Authenticator {
         resource_server: Arc<ResourceServer>,
         store: Store,
         audit: AuditSink,
+        rate_limits: Arc<RateLimits>,
     ) -> Self {
         Self {
             resource_server,
             store,
             audit,
+            rate_limits,
             touched: Mutex::default(),
         }
     }
@@ -153,12 +159,21 @@ fn user_context(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
 }
 
 /// Authenticates the request and inserts its [`Principal`] (and [`ActingUser`]); refuses and
-/// audits otherwise.
+/// audits otherwise. A key already over its budget is refused before it is looked up, and an
+/// address that keeps failing is refused without filling the audit trail.
 pub(crate) async fn authenticate(
     State(auth): State<Arc<Authenticator>>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    if let Some(refusal) = request
+        .headers()
+        .get(API_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|key| auth.rate_limits.refuse_blocked_key(key.trim()))
+    {
+        return refusal;
+    }
     let mut event = AuditEvent::new("none", "authenticate", false, "");
     match identify(&auth, request.uri(), request.headers(), &mut event).await {
         Ok((principal, acting)) => {
@@ -169,6 +184,17 @@ pub(crate) async fn authenticate(
             next.run(request).await
         }
         Err(error) => {
+            let connected = request
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0);
+            if let Err((secs, fields)) = auth
+                .rate_limits
+                .check_address(request.headers(), connected)
+                .await
+            {
+                return address_refusal_for_mcp(secs, fields);
+            }
             if event.reason.is_empty() {
                 event.reason = error.to_string();
             }

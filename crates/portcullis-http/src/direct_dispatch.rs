@@ -30,7 +30,7 @@ use serde::Deserialize;
 /// The parts of a JSON-RPC message the gate reads; everything else is skipped unparsed.
 #[derive(Deserialize)]
 pub(crate) struct Peek<'a> {
-    id: Option<serde::de::IgnoredAny>,
+    pub(crate) id: Option<serde_json::Value>,
     #[serde(borrow)]
     pub(crate) method: Option<Cow<'a, str>>,
     #[serde(borrow)]

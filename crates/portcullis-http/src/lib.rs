@@ -7,6 +7,7 @@ mod direct_dispatch;
 mod health;
 mod mcp_endpoint;
 mod origin_guard;
+mod rate_limit;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use portcullis_mcp::Policy;
 
 pub use audit_sink::AuditSink;
 pub use origin_guard::OriginPolicy;
+pub use rate_limit::{RateLimits, ToolLimit, limit_by_address};
 
 /// What the HTTP layer needs beyond the store and the resource server.
 #[derive(Debug, Clone)]
@@ -29,6 +31,8 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// Which credentials and scopes each tool accepts.
     pub policy: Arc<Policy>,
+    /// Budgets for tool calls and unauthenticated traffic.
+    pub rate_limits: Arc<RateLimits>,
 }
 
 /// Builds the application router. Audit events go to `audit` (see [`AuditSink::spawn`]).
@@ -43,4 +47,26 @@ pub fn app(
         .merge(health::router(store))
         .merge(portcullis_auth::metadata_routes(resource_server))
         .merge(mcp)
+}
+
+/// `/metrics` in the Prometheus text format, for a listener of its own (`--metrics-bind`):
+/// operators scrape it from inside their network, not through the public endpoint.
+pub fn metrics_app(rate_limits: Arc<RateLimits>) -> Router {
+    Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let rate_limits = rate_limits.clone();
+            async move {
+                let mut body = String::new();
+                rate_limits.render_metrics(&mut body);
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    body,
+                )
+            }
+        }),
+    )
 }

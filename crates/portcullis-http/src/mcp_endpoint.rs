@@ -37,6 +37,7 @@ use crate::{
     authentication::{self, ActingUser, Authenticator},
     direct_dispatch::{DirectDispatch, Peek, eligible},
     origin_guard,
+    rate_limit::RateLimits,
 };
 
 type Stateless = StreamableHttpService<PortcullisMcp, NeverSessionManager>;
@@ -49,6 +50,7 @@ struct Endpoint {
     resource_server: Arc<ResourceServer>,
     policy: Arc<Policy>,
     audit: AuditSink,
+    rate_limits: Arc<RateLimits>,
     max_body_bytes: usize,
 }
 
@@ -88,10 +90,16 @@ pub(crate) fn router(
         resource_server: rs.clone(),
         policy: settings.policy.clone(),
         audit: audit.clone(),
+        rate_limits: settings.rate_limits.clone(),
         max_body_bytes: settings.max_body_bytes,
     });
     let origins = Arc::new(settings.origin_policy.clone());
-    let authenticator = Arc::new(Authenticator::new(rs, store, audit));
+    let authenticator = Arc::new(Authenticator::new(
+        rs,
+        store,
+        audit,
+        settings.rate_limits.clone(),
+    ));
     Router::new()
         .route("/mcp", any(handle))
         .with_state(endpoint)
@@ -145,6 +153,16 @@ async fn handle(State(ep): State<Arc<Endpoint>>, request: Request) -> Response {
             .and_then(|p| p.name.as_deref())
             .unwrap_or_default()
     });
+    // Over budget: refused before the policy, the audit trail or any tool sees the call.
+    let mut rate_fields = None;
+    if let (Some(tool), Some(principal)) = (tool, parts.extensions.get::<Principal>()) {
+        let acting = parts.extensions.get::<ActingUser>().is_some();
+        let id = peek.id.clone().unwrap_or_default();
+        match ep.rate_limits.check_call(principal, acting, tool, &id).await {
+            Ok(fields) => rate_fields = fields,
+            Err(refusal) => return *refusal,
+        }
+    }
     let verdict = match (tool, parts.extensions.get::<Principal>()) {
         (Some(tool), Some(principal)) => ep.policy.check(tool, principal),
         _ => Ok(()),
@@ -166,7 +184,23 @@ async fn handle(State(ep): State<Arc<Endpoint>>, request: Request) -> Response {
         });
     }
     let to_sessions = uses_session || method == "initialize";
-    let (parts, bytes) = if eligible(&parts.headers, &peek) {
+    let direct = eligible(&parts.headers, &peek);
+    let mut response = dispatch(&ep, parts, bytes, direct, to_sessions).await;
+    if let Some(fields) = rate_fields {
+        fields.apply(response.headers_mut());
+    }
+    response
+}
+
+/// Serves an authorized POST: directly when eligible, else through rmcp.
+async fn dispatch(
+    ep: &Endpoint,
+    parts: axum::http::request::Parts,
+    bytes: bytes::Bytes,
+    direct: bool,
+    to_sessions: bool,
+) -> Response {
+    let (parts, bytes) = if direct {
         match ep.direct.serve(parts, bytes).await {
             Ok(response) => return response,
             Err(back) => back,

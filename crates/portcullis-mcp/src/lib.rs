@@ -16,6 +16,6 @@ pub use caller::Caller;
 pub use error::ToolError;
 pub use policy::{
     ADMIN_SCOPE, Denial, GROUPS, Policy, READ_SCOPE, RuleOverride, SUPPORTED_SCOPES, ToolRule,
-    WRITE_SCOPE,
+    WRITE_SCOPE, is_group, tools_named,
 };
 pub use server::PortcullisMcp;

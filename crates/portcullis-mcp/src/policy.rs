@@ -43,6 +43,23 @@ pub const GROUPS: [(&str, &[&str]); 3] = [
     ),
 ];
 
+/// The tools a configuration name stands for: a group's tools, or the one tool of that name.
+pub fn tools_named(name: &str) -> Option<Vec<&'static str>> {
+    if let Some((_, tools)) = GROUPS.iter().find(|(group, _)| *group == name) {
+        return Some(tools.to_vec());
+    }
+    GROUPS
+        .iter()
+        .flat_map(|(_, tools)| tools.iter())
+        .find(|tool| **tool == name)
+        .map(|tool| vec![*tool])
+}
+
+/// True when `name` is a group rather than a single tool.
+pub fn is_group(name: &str) -> bool {
+    GROUPS.iter().any(|(group, _)| *group == name)
+}
+
 /// What one tool requires.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolRule {
@@ -137,18 +154,12 @@ impl Policy {
         };
         let (groups, tools): (Vec<_>, Vec<_>) = overrides
             .iter()
-            .partition(|(name, _)| GROUPS.iter().any(|(g, _)| g == name));
+            .partition(|(name, _)| is_group(name));
         for (name, rule) in groups.into_iter().chain(tools) {
-            let targets: Vec<&'static str> = match GROUPS.iter().find(|(g, _)| g == name) {
-                Some((_, tools)) => tools.to_vec(),
-                None => match policy.rules.keys().find(|t| **t == name.as_str()) {
-                    Some(t) => vec![*t],
-                    None => {
-                        return Err(format!(
-                            "policy.tools.{name}: no tool or group has this name (groups: tasks_read, tasks_write, admin)"
-                        ));
-                    }
-                },
+            let Some(targets) = tools_named(name) else {
+                return Err(format!(
+                    "policy.tools.{name}: no tool or group has this name (groups: tasks_read, tasks_write, admin)"
+                ));
             };
             if rule.methods.as_ref().is_some_and(Vec::is_empty) {
                 return Err(format!(

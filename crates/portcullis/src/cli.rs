@@ -343,6 +343,47 @@ pub struct ServeArgs {
     /// loopback addresses. Never in production [default: false].
     #[arg(long, env = "PORTCULLIS_DEV_MODE", num_args = 0..=1, default_missing_value = "true")]
     pub dev_mode: Option<bool>,
+    /// Each caller's budget for tool calls: N/UNIT (100/min, 10/s, 5000/h) or `off`
+    /// [default: 100/min]. Per-tool budgets go in the configuration file's [rate_limits.tools.*].
+    #[arg(long, env = "PORTCULLIS_RATE_LIMIT")]
+    pub rate_limit: Option<String>,
+    /// How many of those calls may come at once [default: 20].
+    #[arg(long, env = "PORTCULLIS_RATE_LIMIT_BURST")]
+    pub rate_limit_burst: Option<u32>,
+    /// One budget per OAuth client across all its users, N/UNIT [default: off].
+    #[arg(long, env = "PORTCULLIS_CLIENT_RATE_LIMIT")]
+    pub client_rate_limit: Option<String>,
+    /// One budget per tenant across all its callers, N/UNIT [default: off].
+    #[arg(long, env = "PORTCULLIS_TENANT_RATE_LIMIT")]
+    pub tenant_rate_limit: Option<String>,
+    /// Per network address, for the token, login, registration and revocation endpoints and
+    /// for failed authentications on /mcp [default: 60/min].
+    #[arg(long, env = "PORTCULLIS_IP_RATE_LIMIT")]
+    pub ip_rate_limit: Option<String>,
+    /// Burst of the per-address budget [default: 30].
+    #[arg(long, env = "PORTCULLIS_IP_RATE_LIMIT_BURST")]
+    pub ip_rate_limit_burst: Option<u32>,
+    /// Take the client address from this header set by your proxy (e.g. X-Forwarded-For,
+    /// last entry) [default: the connection's address].
+    #[arg(long, env = "PORTCULLIS_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
+    /// Share rate-limit budgets across replicas through this Redis (redis://host:port/db)
+    /// [default: budgets kept in process].
+    #[arg(long, env = "PORTCULLIS_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key [default: portcullis:].
+    #[arg(long, env = "PORTCULLIS_REDIS_PREFIX")]
+    pub redis_prefix: Option<String>,
+    /// Longest wait for Redis per check, in milliseconds [default: 100].
+    #[arg(long, env = "PORTCULLIS_REDIS_TIMEOUT_MS")]
+    pub redis_timeout_ms: Option<u64>,
+    /// When Redis does not answer: `local` (each replica limits on its own), `open` (no
+    /// limits, with a warning) or `closed` (refuse tool calls with 503) [default: local].
+    #[arg(long, env = "PORTCULLIS_REDIS_FAILURE_MODE")]
+    pub redis_failure_mode: Option<String>,
+    /// Serve Prometheus /metrics on this address (e.g. 127.0.0.1:9090) [default: not served].
+    #[arg(long, env = "PORTCULLIS_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

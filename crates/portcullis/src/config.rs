@@ -8,7 +8,10 @@ use std::{
     time::Duration,
 };
 
+use portcullis_http::ToolLimit;
+use portcullis_ratelimit::{OnRedisFailure, Quota, RedisSettings};
 use serde::Deserialize;
+use std::collections::HashMap;
 
 use crate::cli::{CommonArgs, ServeArgs};
 
@@ -65,6 +68,38 @@ struct FileConfig {
     clients: Vec<FileClient>,
     #[serde(default)]
     policy: FilePolicy,
+    rate_limit: Option<String>,
+    rate_limit_burst: Option<u32>,
+    client_rate_limit: Option<String>,
+    tenant_rate_limit: Option<String>,
+    ip_rate_limit: Option<String>,
+    ip_rate_limit_burst: Option<u32>,
+    client_ip_header: Option<String>,
+    redis_url: Option<String>,
+    redis_prefix: Option<String>,
+    redis_timeout_ms: Option<u64>,
+    redis_failure_mode: Option<String>,
+    metrics_bind: Option<String>,
+    #[serde(default)]
+    rate_limits: FileRateLimits,
+}
+
+/// `[rate_limits.tools.<tool or group>]`: a budget of its own for a tool, or one shared by a
+/// group's tools, instead of the caller's default budget.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRateLimits {
+    #[serde(default)]
+    tools: std::collections::BTreeMap<String, FileToolLimit>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileToolLimit {
+    /// N/UNIT, or `off` for no limit on this tool.
+    rate: String,
+    /// How many calls may come at once [default: N].
+    burst: Option<u32>,
 }
 
 /// `[policy]`: which credentials and scopes each tool (or group) accepts.
@@ -164,6 +199,20 @@ pub struct ServeSettings {
     pub log_json: bool,
     pub authorization: AuthorizationSettings,
     pub policy: std::sync::Arc<portcullis_mcp::Policy>,
+    pub rate_limits: RateLimitSettings,
+    pub metrics_bind: Option<SocketAddr>,
+}
+
+/// Rate limits as configured; `serve` builds the limiter from them.
+#[derive(Debug, Clone)]
+pub struct RateLimitSettings {
+    pub per_principal: Option<Quota>,
+    pub per_client: Option<Quota>,
+    pub per_tenant: Option<Quota>,
+    pub per_ip: Option<Quota>,
+    pub tools: HashMap<&'static str, ToolLimit>,
+    pub client_ip_header: Option<axum::http::HeaderName>,
+    pub redis: Option<RedisSettings>,
 }
 
 /// Settings of the built-in authorization server (used when no external issuer is set).
@@ -377,7 +426,18 @@ pub fn resolve_common(args: &CommonArgs) -> anyhow::Result<(CommonSettings, File
 pub struct FileConfigHandle(FileConfig);
 
 pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
-    let (common, FileConfigHandle(file)) = resolve_common(&args.common)?;
+    let (common, FileConfigHandle(mut file)) = resolve_common(&args.common)?;
+    let rate_limits = rate_limits(args, &mut file)?;
+    let metrics_bind = match args.metrics_bind.clone().or(file.metrics_bind.take()) {
+        Some(raw) => Some(raw.parse().map_err(|_| {
+            ConfigError::new(
+                "metrics_bind",
+                format!("{raw:?} is not an address"),
+                "use IP:PORT, e.g. 127.0.0.1:9090",
+            )
+        })?),
+        None => None,
+    };
     let key_file = args.jwt_public_key.clone().or(file.jwt_public_key);
     let jwks_uri = args.jwks_uri.clone().or(file.jwks_uri);
     let token_keys = match (key_file, jwks_uri, &common.issuer) {
@@ -500,6 +560,8 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         )
     })?;
     Ok(ServeSettings {
+        rate_limits,
+        metrics_bind,
         policy: std::sync::Arc::new(policy),
         authorization,
         common,
@@ -527,5 +589,142 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
             .unwrap_or_default(),
         max_body_bytes,
         log_json,
+    })
+}
+
+/// `rate` (N/UNIT or off) with `burst`, else the default; `None` when off.
+fn quota(
+    key: &'static str,
+    rate: Option<String>,
+    burst: Option<u32>,
+    default: Option<&str>,
+) -> Result<Option<Quota>, ConfigError> {
+    let Some(rate) = rate.or(default.map(str::to_owned)) else {
+        return Ok(None);
+    };
+    Quota::parse(&rate, burst).map_err(|e| {
+        ConfigError::new(key, e.to_string(), "e.g. 100/min, with a burst of at least 1")
+    })
+}
+
+fn rate_limits(args: &ServeArgs, file: &mut FileConfig) -> Result<RateLimitSettings, ConfigError> {
+    let per_principal = quota(
+        "rate_limit",
+        args.rate_limit.clone().or(file.rate_limit.take()),
+        Some(args.rate_limit_burst.or(file.rate_limit_burst).unwrap_or(20)),
+        Some("100/min"),
+    )?;
+    let per_client = quota(
+        "client_rate_limit",
+        args.client_rate_limit.clone().or(file.client_rate_limit.take()),
+        None,
+        None,
+    )?;
+    let per_tenant = quota(
+        "tenant_rate_limit",
+        args.tenant_rate_limit.clone().or(file.tenant_rate_limit.take()),
+        None,
+        None,
+    )?;
+    let per_ip = quota(
+        "ip_rate_limit",
+        args.ip_rate_limit.clone().or(file.ip_rate_limit.take()),
+        Some(args.ip_rate_limit_burst.or(file.ip_rate_limit_burst).unwrap_or(30)),
+        Some("60/min"),
+    )?;
+    // Groups first, then single tools: a tool's own entry wins over its group's.
+    let mut entries: Vec<_> = std::mem::take(&mut file.rate_limits.tools).into_iter().collect();
+    entries.sort_by_key(|(name, _)| !portcullis_mcp::is_group(name));
+    let mut tools = HashMap::new();
+    for (name, limit) in entries {
+        let Some(targets) = portcullis_mcp::tools_named(&name) else {
+            return Err(ConfigError::new(
+                "rate_limits",
+                format!("rate_limits.tools.{name}: no tool or group has this name"),
+                "name a tool, or a group: tasks_read, tasks_write, admin",
+            ));
+        };
+        let quota = Quota::parse(&limit.rate, limit.burst).map_err(|e| {
+            ConfigError::new(
+                "rate_limits",
+                format!("rate_limits.tools.{name}: {e}"),
+                "e.g. rate = \"10/min\", burst = 5",
+            )
+        })?;
+        // The name as a `&'static str`: the group's, or the single tool's.
+        let scope = portcullis_mcp::GROUPS
+            .iter()
+            .map(|(group, _)| *group)
+            .chain(targets.iter().copied())
+            .find(|known| *known == name)
+            .expect("tools_named matched it");
+        for tool in targets {
+            tools.insert(tool, ToolLimit { scope, quota });
+        }
+    }
+    let client_ip_header = match args.client_ip_header.clone().or(file.client_ip_header.take()) {
+        Some(raw) => Some(axum::http::HeaderName::try_from(raw.trim()).map_err(|_| {
+            ConfigError::new(
+                "client_ip_header",
+                format!("{raw:?} is not a header name"),
+                "e.g. X-Forwarded-For or X-Real-IP",
+            )
+        })?),
+        None => None,
+    };
+    let redis = match args.redis_url.clone().or(file.redis_url.take()) {
+        Some(url) => Some(redis_settings(args, file, url)?),
+        None => None,
+    };
+    Ok(RateLimitSettings {
+        per_principal,
+        per_client,
+        per_tenant,
+        per_ip,
+        tools,
+        client_ip_header,
+        redis,
+    })
+}
+
+fn redis_settings(
+    args: &ServeArgs,
+    file: &mut FileConfig,
+    url: String,
+) -> Result<RedisSettings, ConfigError> {
+    if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+        return Err(ConfigError::new(
+            "redis_url",
+            "is not a redis:// or rediss:// URL",
+            "e.g. redis://127.0.0.1:6379/0",
+        ));
+    }
+    let timeout_ms = ranged(
+        "redis_timeout_ms",
+        args.redis_timeout_ms.or(file.redis_timeout_ms).unwrap_or(100),
+        1..=10_000,
+    )?;
+    let mode = args
+        .redis_failure_mode
+        .clone()
+        .or(file.redis_failure_mode.take())
+        .unwrap_or_else(|| "local".into());
+    let on_failure = OnRedisFailure::parse(&mode).ok_or_else(|| {
+        ConfigError::new(
+            "redis_failure_mode",
+            format!("{mode:?} is not a mode"),
+            "use local, open or closed",
+        )
+    })?;
+    Ok(RedisSettings {
+        url,
+        prefix: args
+            .redis_prefix
+            .clone()
+            .or(file.redis_prefix.take())
+            .unwrap_or_else(|| "portcullis:".into()),
+        timeout: Duration::from_millis(timeout_ms),
+        on_failure,
+        cooldown: Duration::from_secs(5),
     })
 }

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use anyhow::Context;
 use portcullis_auth::{KeySource, ResourceServer, ResourceServerConfig, RevocationCheck};
 use portcullis_core::Store;
-use portcullis_http::{HttpSettings, OriginPolicy};
+use portcullis_http::{HttpSettings, OriginPolicy, RateLimits};
+use portcullis_ratelimit::RateLimiter;
 use portcullis_mcp::SUPPORTED_SCOPES;
 use portcullis_oauth::{AuthorizationServer, AuthorizationServerConfig, KeyRing};
 
 use crate::{
     cli::ServeArgs,
-    config::{ServeSettings, TokenKeys, resolve_serve},
+    config::{RateLimitSettings, ServeSettings, TokenKeys, resolve_serve},
 };
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -48,6 +49,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 common.bind
             )
         })?;
+    let rate_limits = Arc::new(rate_limits(&settings.rate_limits)?);
+    let sweeper = rate_limits.limiter.spawn_sweeper();
     let http = HttpSettings {
         origin_policy: OriginPolicy::for_public_url(
             &common.public_url,
@@ -57,11 +60,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         legacy_sessions: settings.legacy_sessions,
         max_body_bytes: settings.max_body_bytes,
         policy: settings.policy.clone(),
+        rate_limits: rate_limits.clone(),
     };
     let (audit, audit_writer) = portcullis_http::AuditSink::spawn(store.clone());
     let mut app = portcullis_http::app(store.clone(), resource_server, audit, http);
     let maintenance = authorization_server.as_ref().map(|server| {
-        app = app.clone().merge(server.clone().router());
+        let endpoints = server.clone().router().route_layer(axum::middleware::from_fn_with_state(
+            rate_limits.clone(),
+            portcullis_http::limit_by_address,
+        ));
+        app = app.clone().merge(endpoints);
         server.spawn_maintenance()
     });
     tracing::info!(
@@ -71,10 +79,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         database = ?store.backend(),
         "portcullis is serving"
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    if let Some(task) = maintenance {
+    let metrics = match settings.metrics_bind {
+        Some(addr) => Some(serve_metrics(addr, rate_limits.clone()).await?),
+        None => None,
+    };
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    for task in maintenance.into_iter().chain(metrics).chain([sweeper]) {
         task.abort();
     }
     // The router (and with it every audit sender) is gone: the writer records what is queued.
@@ -84,6 +99,49 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     store.close().await;
     Ok(())
+}
+
+/// The limiter (in process, or on Redis) with the configured budgets.
+fn rate_limits(settings: &RateLimitSettings) -> anyhow::Result<RateLimits> {
+    let limiter = match &settings.redis {
+        Some(redis) => {
+            let limiter = RateLimiter::with_redis(redis.clone())
+                .context("invalid setting `redis_url` (--redis-url / PORTCULLIS_REDIS_URL)")?;
+            tracing::info!(
+                prefix = %redis.prefix,
+                on_failure = redis.on_failure.as_str(),
+                "rate-limit budgets are shared through Redis"
+            );
+            limiter
+        }
+        None => RateLimiter::in_process(),
+    };
+    Ok(RateLimits {
+        limiter: Arc::new(limiter),
+        per_principal: settings.per_principal,
+        tools: settings.tools.clone(),
+        per_client: settings.per_client,
+        per_tenant: settings.per_tenant,
+        per_ip: settings.per_ip,
+        client_ip_header: settings.client_ip_header.clone(),
+    })
+}
+
+/// `/metrics` on its own listener, so it need not be exposed where `/mcp` is.
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    rate_limits: Arc<RateLimits>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {addr} for metrics (is the port in use? set --metrics-bind)")
+    })?;
+    tracing::info!(bind = %listener.local_addr()?, "serving /metrics");
+    let app = portcullis_http::metrics_app(rate_limits);
+    Ok(tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "the metrics listener stopped");
+        }
+    }))
 }
 
 /// The built-in authorization server: the default issuer when none is configured.
