@@ -10,6 +10,10 @@
 # shared machine the speed drifts by 10-20% from one minute to the next, and interleaving spreads
 # that drift over every case instead of whichever ran last. COMPARE_BIN=path/to/portcullis adds
 # the list_tasks and create_task cases against another build (e.g. the previous commit) for A/B runs.
+#
+# The main Portcullis server runs with an in-process rate limit too high to refuse anything, so
+# its cost is in every Portcullis number; list_tasks_nolimit (limiter off) and list_tasks_redis
+# (budgets in the Redis at REDIS_URL, default redis://127.0.0.1:6379) show what it costs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
@@ -40,12 +44,13 @@ CREATE_2025='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cre
 HEADERS=(-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream')
 
 # Starts a Portcullis build on a free port with 10 seeded tasks; prints "url token".
-start_portcullis() { # binary name
-  local port url token
+start_portcullis() { # binary name [serve args...]
+  local bin=$1 name=$2 port url token
+  shift 2
   port=$(free_port)
   url="http://127.0.0.1:$port"
-  TOKIO_WORKER_THREADS=1 taskset -c "$SERVER_CPU" "$1" serve --bind "127.0.0.1:$port" --public-url "$url" \
-    --data-dir "$WORK/$2" --jwt-public-key "$WORK/public.pem" --issuer "$ISS" --audience "$url/mcp" 2>"$WORK/$2.log" &
+  TOKIO_WORKER_THREADS=1 taskset -c "$SERVER_CPU" "$bin" serve --bind "127.0.0.1:$port" --public-url "$url" \
+    --data-dir "$WORK/$name" --jwt-public-key "$WORK/public.pem" --issuer "$ISS" --audience "$url/mcp" "$@" 2>"$WORK/$name.log" &
   PIDS+=($!)
   wait_up "$url/health"
   token=$("$BIN/bench-token" mint "$WORK/private.pem" "$ISS" "$url/mcp" bench "tasks:read tasks:write")
@@ -56,7 +61,11 @@ start_portcullis() { # binary name
   echo "$url $token"
 }
 
-read -r PC_URL PC_TOKEN < <(start_portcullis "$BIN/portcullis" portcullis)
+NEVER_REFUSE=(--rate-limit 1000000/s --rate-limit-burst 1000000)
+read -r PC_URL PC_TOKEN < <(start_portcullis "$BIN/portcullis" portcullis "${NEVER_REFUSE[@]}")
+read -r OFF_URL OFF_TOKEN < <(start_portcullis "$BIN/portcullis" nolimit --rate-limit off)
+read -r RED_URL RED_TOKEN < <(start_portcullis "$BIN/portcullis" redis "${NEVER_REFUSE[@]}" \
+  --redis-url "${REDIS_URL:-redis://127.0.0.1:6379}" --redis-prefix "portcullis-bench:$$:" --redis-failure-mode closed)
 if [ -n "${COMPARE_BIN:-}" ]; then
   read -r CMP_URL CMP_TOKEN < <(start_portcullis "$COMPARE_BIN" compare)
 fi
@@ -88,6 +97,8 @@ for _ in $(seq 1 "$ROUNDS"); do
   run bare "http://127.0.0.1:$BARE_PORT/mcp" "$BARE_TOKEN" 2025-11-25 "$LIST_2025"
   run list_tasks_2025 "$PC_URL/mcp" "$PC_TOKEN" 2025-11-25 "$LIST_2025"
   run list_tasks_2026 "$PC_URL/mcp" "$PC_TOKEN" 2026-07-28 "$LIST_2026" list_tasks
+  run list_tasks_nolimit "$OFF_URL/mcp" "$OFF_TOKEN" 2025-11-25 "$LIST_2025"
+  run list_tasks_redis "$RED_URL/mcp" "$RED_TOKEN" 2025-11-25 "$LIST_2025"
   [ -n "${COMPARE_BIN:-}" ] && run compare_list_2025 "$CMP_URL/mcp" "$CMP_TOKEN" 2025-11-25 "$LIST_2025"
 done
 # Writes last: the task table grows during this case and would change what list_tasks reads.

@@ -81,6 +81,11 @@ fn bench(c: &mut Criterion) {
             legacy_sessions: false,
             max_body_bytes: 1 << 20,
             policy: Arc::default(),
+            // Like the load script: a limiter that counts every call but never refuses one.
+            rate_limits: Arc::new(portcullis_http::RateLimits {
+                per_principal: portcullis_ratelimit::Quota::parse("1000000/s", None).unwrap(),
+                ..portcullis_http::RateLimits::none()
+            }),
         };
         // Audited like the server: every request queues one decision for the writer task.
         let (audit, _writer) = portcullis_http::AuditSink::spawn(store.clone());

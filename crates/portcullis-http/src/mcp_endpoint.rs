@@ -158,7 +158,11 @@ async fn handle(State(ep): State<Arc<Endpoint>>, request: Request) -> Response {
     if let (Some(tool), Some(principal)) = (tool, parts.extensions.get::<Principal>()) {
         let acting = parts.extensions.get::<ActingUser>().is_some();
         let id = peek.id.clone().unwrap_or_default();
-        match ep.rate_limits.check_call(principal, acting, tool, &id).await {
+        match ep
+            .rate_limits
+            .check_call(principal, acting, tool, &id)
+            .await
+        {
             Ok(fields) => rate_fields = fields,
             Err(refusal) => return *refusal,
         }

@@ -240,7 +240,10 @@ fn caller_identity(principal: &Principal, acting: bool) -> (KeyClass, &str, &str
         (AuthMethod::ApiKey, false) => (
             KeyClass::ApiKey,
             "",
-            principal.credential.as_deref().unwrap_or(&principal.subject),
+            principal
+                .credential
+                .as_deref()
+                .unwrap_or(&principal.subject),
         ),
         // Client credentials: RFC 9068 makes the client its own subject.
         _ if principal.client_id.as_deref() == Some(principal.subject.as_str()) => {
@@ -440,7 +443,9 @@ pub async fn limit_by_address(
         // The login and consent forms: a person reads this.
         (
             StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many attempts from your network address. Wait {secs} seconds and try again.\n"),
+            format!(
+                "Too many attempts from your network address. Wait {secs} seconds and try again.\n"
+            ),
         )
             .into_response()
     } else {

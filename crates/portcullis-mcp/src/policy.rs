@@ -152,9 +152,8 @@ impl Policy {
             hide_forbidden_tools,
             ..Self::default()
         };
-        let (groups, tools): (Vec<_>, Vec<_>) = overrides
-            .iter()
-            .partition(|(name, _)| is_group(name));
+        let (groups, tools): (Vec<_>, Vec<_>) =
+            overrides.iter().partition(|(name, _)| is_group(name));
         for (name, rule) in groups.into_iter().chain(tools) {
             let Some(targets) = tools_named(name) else {
                 return Err(format!(

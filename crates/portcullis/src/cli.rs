@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (MCP endpoint at <public-url>/mcp).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Development tokens signed with the local key in the data directory.
     Token {
         #[command(subcommand)]

@@ -603,7 +603,11 @@ fn quota(
         return Ok(None);
     };
     Quota::parse(&rate, burst).map_err(|e| {
-        ConfigError::new(key, e.to_string(), "e.g. 100/min, with a burst of at least 1")
+        ConfigError::new(
+            key,
+            e.to_string(),
+            "e.g. 100/min, with a burst of at least 1",
+        )
     })
 }
 
@@ -611,29 +615,43 @@ fn rate_limits(args: &ServeArgs, file: &mut FileConfig) -> Result<RateLimitSetti
     let per_principal = quota(
         "rate_limit",
         args.rate_limit.clone().or(file.rate_limit.take()),
-        Some(args.rate_limit_burst.or(file.rate_limit_burst).unwrap_or(20)),
+        Some(
+            args.rate_limit_burst
+                .or(file.rate_limit_burst)
+                .unwrap_or(20),
+        ),
         Some("100/min"),
     )?;
     let per_client = quota(
         "client_rate_limit",
-        args.client_rate_limit.clone().or(file.client_rate_limit.take()),
+        args.client_rate_limit
+            .clone()
+            .or(file.client_rate_limit.take()),
         None,
         None,
     )?;
     let per_tenant = quota(
         "tenant_rate_limit",
-        args.tenant_rate_limit.clone().or(file.tenant_rate_limit.take()),
+        args.tenant_rate_limit
+            .clone()
+            .or(file.tenant_rate_limit.take()),
         None,
         None,
     )?;
     let per_ip = quota(
         "ip_rate_limit",
         args.ip_rate_limit.clone().or(file.ip_rate_limit.take()),
-        Some(args.ip_rate_limit_burst.or(file.ip_rate_limit_burst).unwrap_or(30)),
+        Some(
+            args.ip_rate_limit_burst
+                .or(file.ip_rate_limit_burst)
+                .unwrap_or(30),
+        ),
         Some("60/min"),
     )?;
     // Groups first, then single tools: a tool's own entry wins over its group's.
-    let mut entries: Vec<_> = std::mem::take(&mut file.rate_limits.tools).into_iter().collect();
+    let mut entries: Vec<_> = std::mem::take(&mut file.rate_limits.tools)
+        .into_iter()
+        .collect();
     entries.sort_by_key(|(name, _)| !portcullis_mcp::is_group(name));
     let mut tools = HashMap::new();
     for (name, limit) in entries {
@@ -662,7 +680,11 @@ fn rate_limits(args: &ServeArgs, file: &mut FileConfig) -> Result<RateLimitSetti
             tools.insert(tool, ToolLimit { scope, quota });
         }
     }
-    let client_ip_header = match args.client_ip_header.clone().or(file.client_ip_header.take()) {
+    let client_ip_header = match args
+        .client_ip_header
+        .clone()
+        .or(file.client_ip_header.take())
+    {
         Some(raw) => Some(axum::http::HeaderName::try_from(raw.trim()).map_err(|_| {
             ConfigError::new(
                 "client_ip_header",
@@ -701,7 +723,9 @@ fn redis_settings(
     }
     let timeout_ms = ranged(
         "redis_timeout_ms",
-        args.redis_timeout_ms.or(file.redis_timeout_ms).unwrap_or(100),
+        args.redis_timeout_ms
+            .or(file.redis_timeout_ms)
+            .unwrap_or(100),
         1..=10_000,
     )?;
     let mode = args

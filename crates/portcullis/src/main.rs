@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            cli::Command::Serve(args) => serve::run(args).await,
+            cli::Command::Serve(args) => serve::run(*args).await,
             cli::Command::Token {
                 command: cli::TokenCommand::Mint(args),
             } => token::mint(args).await,

@@ -6,9 +6,9 @@ use anyhow::Context;
 use portcullis_auth::{KeySource, ResourceServer, ResourceServerConfig, RevocationCheck};
 use portcullis_core::Store;
 use portcullis_http::{HttpSettings, OriginPolicy, RateLimits};
-use portcullis_ratelimit::RateLimiter;
 use portcullis_mcp::SUPPORTED_SCOPES;
 use portcullis_oauth::{AuthorizationServer, AuthorizationServerConfig, KeyRing};
+use portcullis_ratelimit::RateLimiter;
 
 use crate::{
     cli::ServeArgs,
@@ -65,10 +65,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (audit, audit_writer) = portcullis_http::AuditSink::spawn(store.clone());
     let mut app = portcullis_http::app(store.clone(), resource_server, audit, http);
     let maintenance = authorization_server.as_ref().map(|server| {
-        let endpoints = server.clone().router().route_layer(axum::middleware::from_fn_with_state(
-            rate_limits.clone(),
-            portcullis_http::limit_by_address,
-        ));
+        let endpoints = server
+            .clone()
+            .router()
+            .route_layer(axum::middleware::from_fn_with_state(
+                rate_limits.clone(),
+                portcullis_http::limit_by_address,
+            ));
         app = app.clone().merge(endpoints);
         server.spawn_maintenance()
     });
