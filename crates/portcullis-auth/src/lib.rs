@@ -31,6 +31,7 @@ mod metadata;
 mod middleware;
 mod principal;
 mod resource_server;
+mod service_token;
 pub mod signing;
 mod verifier;
 
@@ -41,4 +42,7 @@ pub use metadata::{ProtectedResourceMetadata, metadata_routes};
 pub use middleware::{authenticate_bearer, require_bearer};
 pub use principal::{AuthMethod, Principal, ScopeSet};
 pub use resource_server::{ResourceServer, ResourceServerConfig, RevocationCheck};
+pub use service_token::{
+    MIN_SERVICE_TOKEN_LEN, ServiceTokenError, ServiceTokens, parse_service_tokens,
+};
 pub use verifier::{ALLOWED_ALGORITHMS, JwtVerifier, VerifierSettings};

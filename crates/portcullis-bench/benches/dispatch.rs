@@ -86,6 +86,7 @@ fn bench(c: &mut Criterion) {
                 per_principal: portcullis_ratelimit::Quota::parse("1000000/s", None).unwrap(),
                 ..portcullis_http::RateLimits::none()
             }),
+            tasks: None,
         };
         // Audited like the server: every request queues one decision for the writer task.
         let (audit, _writer) = portcullis_http::AuditSink::spawn(store.clone());

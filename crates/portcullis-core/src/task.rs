@@ -1,6 +1,6 @@
 //! Tasks: a user's to-do items, optionally filed in one of their workspaces.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     Actor, Description, EntityId, Limit, Store, StoreError, TaskStatus, TaskTitle,
@@ -9,7 +9,7 @@ use crate::{
 };
 
 /// A task as stored and as returned to clients.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
     pub id: String,
     pub title: String,

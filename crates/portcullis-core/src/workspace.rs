@@ -1,6 +1,6 @@
 //! Workspaces: named groups a user files tasks under.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     Actor, Description, EntityId, Store, StoreError, WorkspaceName,
@@ -8,7 +8,7 @@ use crate::{
     timestamp,
 };
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Workspace {
     pub id: String,
     pub name: String,

@@ -3,6 +3,7 @@
 
 mod audit_sink;
 mod authentication;
+mod backend;
 mod direct_dispatch;
 mod health;
 mod mcp_endpoint;
@@ -17,6 +18,7 @@ use portcullis_core::Store;
 use portcullis_mcp::Policy;
 
 pub use audit_sink::AuditSink;
+pub use backend::{ApiError, BackendSettings, backend_app};
 pub use origin_guard::OriginPolicy;
 pub use rate_limit::{RateLimits, ToolLimit, limit_by_address};
 
@@ -33,6 +35,8 @@ pub struct HttpSettings {
     pub policy: Arc<Policy>,
     /// Budgets for tool calls and unauthenticated traffic.
     pub rate_limits: Arc<RateLimits>,
+    /// Where task tools run; `None`: on the store (all in one process).
+    pub tasks: Option<portcullis_mcp::TaskSource>,
 }
 
 /// Builds the application router. Audit events go to `audit` (see [`AuditSink::spawn`]).

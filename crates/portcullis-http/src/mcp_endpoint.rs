@@ -60,7 +60,12 @@ pub(crate) fn router(
     audit: AuditSink,
     settings: &HttpSettings,
 ) -> Router {
-    let handler = PortcullisMcp::new(store.clone(), settings.policy.clone());
+    let handler = match &settings.tasks {
+        Some(source) => {
+            PortcullisMcp::with_source(store.clone(), source.clone(), settings.policy.clone())
+        }
+        None => PortcullisMcp::new(store.clone(), settings.policy.clone()),
+    };
     // Host and Origin are checked by our own guard (which also knows the public URL).
     let base = StreamableHttpServerConfig::default()
         .disable_allowed_hosts()

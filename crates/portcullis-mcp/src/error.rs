@@ -1,5 +1,6 @@
 //! Tool errors for AI clients: a category to branch on, a sentence to read, and what to try.
 
+use portcullis_backend_client::{BackendError, ErrorKind};
 use portcullis_core::StoreError;
 use rmcp::{
     ErrorData,
@@ -11,19 +12,33 @@ use serde::Serialize;
 /// A failed tool call, returned to the model as a result with `isError: true`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ToolError {
-    /// `validation_error`, `not_found_error`, `authorization_error` or `internal_error`.
+    /// `validation_error`, `not_found_error`, `authorization_error`, `internal_error`, and in
+    /// microservice mode `authentication_error`, `backend_error`, `timeout_error`,
+    /// `connection_error`, `rate_limited`.
     pub error_type: &'static str,
     pub message: String,
+    /// Facts for whoever debugs the failure (HTTP status, request id …); absent when empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
     pub suggestions: Vec<String>,
 }
 
 impl ToolError {
-    pub fn validation(message: impl Into<String>, suggestion: impl Into<String>) -> Self {
+    pub fn new(
+        error_type: &'static str,
+        message: impl Into<String>,
+        suggestion: impl Into<String>,
+    ) -> Self {
         Self {
-            error_type: "validation_error",
+            error_type,
             message: message.into(),
+            details: None,
             suggestions: vec![suggestion.into()],
         }
+    }
+
+    pub fn validation(message: impl Into<String>, suggestion: impl Into<String>) -> Self {
+        Self::new("validation_error", message, suggestion)
     }
 
     pub fn forbidden(denial: &crate::Denial) -> Self {
@@ -35,21 +50,15 @@ impl ToolError {
                 "call this tool with a credential of an accepted kind".to_owned()
             }
         };
-        Self {
-            error_type: "authorization_error",
-            message: denial.message(),
-            suggestions: vec![suggestion],
-        }
+        Self::new("authorization_error", denial.message(), suggestion)
     }
 
     pub fn internal() -> Self {
-        Self {
-            error_type: "internal_error",
-            message:
-                "the server could not complete the call; nothing was changed if it was a write"
-                    .into(),
-            suggestions: vec!["retry in a few seconds".into()],
-        }
+        Self::new(
+            "internal_error",
+            "the server could not complete the call; nothing was changed if it was a write",
+            "retry in a few seconds",
+        )
     }
 }
 
@@ -62,14 +71,15 @@ impl From<StoreError> for ToolError {
                     "user" => "list_users",
                     _ => "list_tasks",
                 };
-                Self {
-                    error_type: "not_found_error",
-                    message: format!("no {entity} with id {id} exists for you"),
-                    suggestions: vec![
-                        format!("call {lister} to see the ids that exist"),
-                        "check the id was copied exactly".into(),
-                    ],
-                }
+                let mut error = Self::new(
+                    "not_found_error",
+                    format!("no {entity} with id {id} exists for you"),
+                    format!("call {lister} to see the ids that exist"),
+                );
+                error
+                    .suggestions
+                    .push("check the id was copied exactly".into());
+                error
             }
             StoreError::Conflict { entity, id } => Self::validation(
                 format!("{entity} {id} already exists"),
@@ -84,6 +94,41 @@ impl From<StoreError> for ToolError {
                 tracing::error!(error = %error, "store failure during a tool call");
                 Self::internal()
             }
+        }
+    }
+}
+
+impl From<BackendError> for ToolError {
+    fn from(error: BackendError) -> Self {
+        let suggestions: &[&str] = match error.kind {
+            ErrorKind::Authentication => {
+                &["this is a server configuration problem (the service token); tell the operator"]
+            }
+            ErrorKind::Authorization => &["the backend does not allow this user that operation"],
+            ErrorKind::NotFound => &[
+                "call list_tasks or list_workspaces to see the ids that exist",
+                "check the id was copied exactly",
+            ],
+            ErrorKind::Validation => &["fix the arguments the message names and call again"],
+            ErrorKind::Backend => &["retry in a few seconds; tell the operator if it persists"],
+            ErrorKind::Timeout => &[
+                "retry in a little while",
+                "for a write, list first: it may have been done (retries of the same call never duplicate it)",
+            ],
+            ErrorKind::Connection => &[
+                "the task service is unreachable; retry in a little while",
+                "tell the operator if it persists",
+            ],
+            ErrorKind::RateLimited => &["wait before calling again, and make fewer calls"],
+        };
+        if matches!(error.kind, ErrorKind::Backend | ErrorKind::Authentication) {
+            tracing::error!(%error, details = %error.details, "backend call failed");
+        }
+        Self {
+            error_type: error.kind.as_str(),
+            message: error.message,
+            details: Some(error.details),
+            suggestions: suggestions.iter().map(|s| s.to_string()).collect(),
         }
     }
 }

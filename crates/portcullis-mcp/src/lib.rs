@@ -11,6 +11,7 @@ mod error;
 mod policy;
 mod server;
 mod tools;
+mod user_tasks;
 
 pub use caller::Caller;
 pub use error::ToolError;
@@ -19,3 +20,4 @@ pub use policy::{
     WRITE_SCOPE, is_group, tools_named,
 };
 pub use server::PortcullisMcp;
+pub use user_tasks::TaskSource;

@@ -4,7 +4,7 @@ use std::{borrow::Cow, sync::Arc};
 
 use http::request::Parts;
 use portcullis_auth::Principal;
-use portcullis_core::{Actor, Store, TenantAdmin, TenantId};
+use portcullis_core::{Store, TenantAdmin, TenantId};
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     handler::server::router::tool::ToolRouter,
@@ -16,7 +16,10 @@ use rmcp::{
     tool_handler,
 };
 
-use crate::{Caller, Policy, ToolError};
+use crate::{
+    Caller, Policy, ToolError,
+    user_tasks::{TaskSource, UserTasks},
+};
 
 /// Protocol revisions served: the current stateless one and the 2025 revisions with the
 /// initialize handshake, newest first.
@@ -30,6 +33,8 @@ const SUPPORTED_VERSIONS: [ProtocolVersion; 3] = [
 #[derive(Clone)]
 pub struct PortcullisMcp {
     pub(crate) store: Store,
+    /// Where task and workspace tools run: this store, or the REST backend.
+    source: TaskSource,
     policy: Arc<Policy>,
     // Built once: rmcp asks for a fresh handler per request, and rebuilding routes and
     // schemas each time would sit on the hot path.
@@ -38,8 +43,14 @@ pub struct PortcullisMcp {
 
 impl PortcullisMcp {
     pub fn new(store: Store, policy: Arc<Policy>) -> Self {
+        Self::with_source(store.clone(), TaskSource::Store(store), policy)
+    }
+
+    /// Task and workspace tools run on `source`; `store` still serves the admin tools.
+    pub fn with_source(store: Store, source: TaskSource, policy: Arc<Policy>) -> Self {
         Self {
             store,
+            source,
             policy,
             tool_router: Arc::new(
                 Self::task_router() + Self::workspace_router() + Self::admin_router(),
@@ -51,15 +62,27 @@ impl PortcullisMcp {
         &self.policy
     }
 
-    /// Resolves the caller to a store actor after checking the policy lets it call `tool`.
-    pub(crate) async fn actor(&self, caller: &Caller, tool: &str) -> Result<Actor, ToolError> {
+    /// The caller's tasks and workspaces, after checking the policy lets it call `tool`.
+    pub(crate) async fn tasks(
+        &self,
+        caller: &Caller,
+        tool: &str,
+    ) -> Result<UserTasks<'_>, ToolError> {
         let tenant = self.authorize(caller, tool)?;
-        Ok(self.store.actor(&tenant, &caller.0.subject).await?)
+        UserTasks::bind(&self.source, tenant, &caller.0.subject).await
     }
 
     /// The caller's tenant's administration, after checking the policy lets it call `tool`.
     pub(crate) fn admin(&self, caller: &Caller, tool: &str) -> Result<TenantAdmin, ToolError> {
         let tenant = self.authorize(caller, tool)?;
+        if matches!(self.source, TaskSource::Backend(_)) {
+            // The users and their tasks live in the backend's database, not this one.
+            return Err(ToolError::new(
+                "backend_error",
+                format!("{tool} is not available when tasks live in a separate backend service"),
+                "administer users on the backend service",
+            ));
+        }
         Ok(self.store.tenant_admin(tenant))
     }
 

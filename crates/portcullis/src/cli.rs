@@ -20,6 +20,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (MCP endpoint at <public-url>/mcp).
     Serve(Box<ServeArgs>),
+    /// Microservice mode: the task REST API (/tasks, /workspaces, /openapi.json) for MCP
+    /// services calling with SERVICE_AUTH_TOKEN and X-User-ID, or for users' own tokens.
+    Backend(Box<BackendArgs>),
+    /// Microservice mode: the MCP server, with its tools executed by a `portcullis backend`.
+    Mcp(Box<McpArgs>),
     /// Development tokens signed with the local key in the data directory.
     Token {
         #[command(subcommand)]
@@ -405,4 +410,55 @@ pub struct MintArgs {
     /// client_id claim.
     #[arg(long, default_value = "portcullis-cli")]
     pub client_id: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackendArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Verify users' tokens with this PEM public key or JWKS file.
+    #[arg(long, env = "PORTCULLIS_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
+    /// Verify users' tokens with keys fetched from this JWKS URL.
+    #[arg(long, env = "PORTCULLIS_JWKS_URI")]
+    pub jwks_uri: Option<String>,
+    /// Clock skew tolerated on exp/nbf, in seconds [default: 30].
+    #[arg(long, env = "PORTCULLIS_JWT_LEEWAY_SECS")]
+    pub jwt_leeway_secs: Option<u64>,
+    /// Token claim naming the tenant [default: org_id].
+    #[arg(long, env = "PORTCULLIS_TENANT_CLAIM")]
+    pub tenant_claim: Option<String>,
+    /// Largest accepted request body in bytes [default: 1048576].
+    #[arg(long, env = "PORTCULLIS_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Log format: `pretty` or `json` [default: pretty].
+    #[arg(long, env = "PORTCULLIS_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Tokens accepted from MCP services, comma-separated so one can rotate without downtime;
+    /// each at least 32 characters. Required.
+    #[arg(long, env = "SERVICE_AUTH_TOKEN", hide_env_values = true)]
+    pub service_auth_token: Option<String>,
+    /// Key guarding /api/internal/* (X-API-Key), at least 32 characters [default: those
+    /// routes refuse every request].
+    #[arg(long, env = "INTERNAL_API_KEY", hide_env_values = true)]
+    pub internal_api_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct McpArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Base URL of the `portcullis backend` that executes the tools.
+    #[arg(long, env = "PORTCULLIS_BACKEND_URL")]
+    pub backend_url: Option<String>,
+    /// The token this service presents to the backend; with a comma-separated list (as the
+    /// backend takes it) the first is used. At least 32 characters. Required.
+    #[arg(long, env = "SERVICE_AUTH_TOKEN", hide_env_values = true)]
+    pub service_auth_token: Option<String>,
+    /// Longest a backend call may take, retries included, in seconds [default: 30].
+    #[arg(long, env = "PORTCULLIS_BACKEND_TIMEOUT_SECS")]
+    pub backend_timeout_secs: Option<f64>,
+    /// Retries of a backend call that failed to connect, timed out or got 503 [default: 2].
+    #[arg(long, env = "PORTCULLIS_BACKEND_RETRIES")]
+    pub backend_retries: Option<u32>,
 }

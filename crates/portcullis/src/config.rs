@@ -17,7 +17,7 @@ use crate::cli::{CommonArgs, ServeArgs};
 
 /// A setting that cannot be used, with how to fix it.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid setting `{key}` (--{flag} / PORTCULLIS_{env}): {problem}; {fix}")]
+#[error("invalid setting `{key}` (--{flag} / {env}): {problem}; {fix}")]
 pub struct ConfigError {
     key: &'static str,
     flag: String,
@@ -27,11 +27,25 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: &'static str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+    /// A setting whose environment variable is not `PORTCULLIS_<KEY>` (the design documents'
+    /// `SERVICE_AUTH_TOKEN`, `INTERNAL_API_KEY`).
+    pub fn with_env(
+        key: &'static str,
+        env: &str,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Self {
+            env: env.to_owned(),
+            ..Self::new(key, problem, fix)
+        }
+    }
+
+    pub fn new(key: &'static str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
         Self {
             key,
             flag: key.replace('_', "-"),
-            env: key.to_ascii_uppercase(),
+            env: format!("PORTCULLIS_{}", key.to_ascii_uppercase()),
             problem: problem.into(),
             fix: fix.into(),
         }
@@ -82,6 +96,11 @@ struct FileConfig {
     metrics_bind: Option<String>,
     #[serde(default)]
     rate_limits: FileRateLimits,
+    service_auth_token: Option<String>,
+    internal_api_key: Option<String>,
+    backend_url: Option<String>,
+    backend_timeout_secs: Option<f64>,
+    backend_retries: Option<u32>,
 }
 
 /// `[rate_limits.tools.<tool or group>]`: a budget of its own for a tool, or one shared by a
@@ -201,6 +220,18 @@ pub struct ServeSettings {
     pub policy: std::sync::Arc<portcullis_mcp::Policy>,
     pub rate_limits: RateLimitSettings,
     pub metrics_bind: Option<SocketAddr>,
+    /// Microservice settings as the file gives them; the flags of `backend`/`mcp` win.
+    pub file_microservice: FileMicroservice,
+}
+
+/// The configuration file's microservice keys (secrets included: files are for operators).
+#[derive(Debug, Clone, Default)]
+pub struct FileMicroservice {
+    pub service_auth_token: Option<secrecy::SecretString>,
+    pub internal_api_key: Option<secrecy::SecretString>,
+    pub backend_url: Option<String>,
+    pub backend_timeout_secs: Option<f64>,
+    pub backend_retries: Option<u32>,
 }
 
 /// Rate limits as configured; `serve` builds the limiter from them.
@@ -559,7 +590,15 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
             "fix the [policy.tools.*] table in the configuration file",
         )
     })?;
+    let file_microservice = FileMicroservice {
+        service_auth_token: file.service_auth_token.take().map(Into::into),
+        internal_api_key: file.internal_api_key.take().map(Into::into),
+        backend_url: file.backend_url.take(),
+        backend_timeout_secs: file.backend_timeout_secs,
+        backend_retries: file.backend_retries,
+    };
     Ok(ServeSettings {
+        file_microservice,
         rate_limits,
         metrics_bind,
         policy: std::sync::Arc::new(policy),

@@ -5,6 +5,7 @@ mod admin;
 mod api_keys;
 mod cli;
 mod config;
+mod microservice;
 mod serve;
 mod token;
 
@@ -32,6 +33,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             cli::Command::Serve(args) => serve::run(*args).await,
+            cli::Command::Backend(args) => microservice::backend(*args).await,
+            cli::Command::Mcp(args) => microservice::mcp(*args).await,
             cli::Command::Token {
                 command: cli::TokenCommand::Mint(args),
             } => token::mint(args).await,

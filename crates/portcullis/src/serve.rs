@@ -6,40 +6,55 @@ use anyhow::Context;
 use portcullis_auth::{KeySource, ResourceServer, ResourceServerConfig, RevocationCheck};
 use portcullis_core::Store;
 use portcullis_http::{HttpSettings, OriginPolicy, RateLimits};
-use portcullis_mcp::SUPPORTED_SCOPES;
+use portcullis_mcp::{SUPPORTED_SCOPES, TaskSource};
 use portcullis_oauth::{AuthorizationServer, AuthorizationServerConfig, KeyRing};
 use portcullis_ratelimit::RateLimiter;
 
 use crate::{
     cli::ServeArgs,
-    config::{RateLimitSettings, ServeSettings, TokenKeys, resolve_serve},
+    config::{CommonSettings, RateLimitSettings, ServeSettings, TokenKeys, resolve_serve},
 };
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let settings = resolve_serve(&args)?;
     init_logging(settings.log_json);
-    let common = &settings.common;
+    run_with(settings, None).await
+}
+
+/// Creates the data directory and opens the database.
+pub async fn open_store(common: &CommonSettings) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&common.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {} (set --data-dir)",
             common.data_dir.display()
         )
     })?;
+    Store::connect(&common.database_url).await.with_context(|| {
+        format!(
+            "cannot open the database (check --database-url; backend {:?})",
+            portcullis_core::Backend::from_url(&common.database_url).ok()
+        )
+    })
+}
 
-    let store = Store::connect(&common.database_url)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the database (check --database-url; backend {:?})",
-                portcullis_core::Backend::from_url(&common.database_url).ok()
-            )
-        })?;
+/// Serves MCP with the settings; task tools run on `tasks` (a backend) or on the store.
+pub async fn run_with(settings: ServeSettings, tasks: Option<TaskSource>) -> anyhow::Result<()> {
+    let common = &settings.common;
+    let store = open_store(common).await?;
     let authorization_server = match settings.token_keys {
         TokenKeys::Local => Some(Arc::new(authorization_server(&settings, &store).await?)),
         _ => None,
     };
-    let resource_server =
-        Arc::new(resource_server(&settings, authorization_server.as_deref()).await?);
+    let resource_server = Arc::new(
+        resource_server(
+            &settings,
+            authorization_server.as_ref().map(|s| s.keys()),
+            authorization_server
+                .as_ref()
+                .map(|s| s.revocations() as Arc<dyn RevocationCheck>),
+        )
+        .await?,
+    );
 
     let listener = tokio::net::TcpListener::bind(common.bind)
         .await
@@ -61,6 +76,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: settings.max_body_bytes,
         policy: settings.policy.clone(),
         rate_limits: rate_limits.clone(),
+        tasks,
     };
     let (audit, audit_writer) = portcullis_http::AuditSink::spawn(store.clone());
     let mut app = portcullis_http::app(store.clone(), resource_server, audit, http);
@@ -188,16 +204,17 @@ async fn authorization_server(
     Ok(server)
 }
 
-async fn resource_server(
+/// Token verification: the local keys (`local`, with revocation checks when the built-in
+/// authorization server issues the tokens) or the external issuer's.
+pub async fn resource_server(
     settings: &ServeSettings,
-    authorization_server: Option<&AuthorizationServer>,
+    local: Option<Arc<KeyRing>>,
+    revocation: Option<Arc<dyn RevocationCheck>>,
 ) -> anyhow::Result<ResourceServer> {
     let common = &settings.common;
-    let keys = match (&settings.token_keys, authorization_server) {
-        (TokenKeys::Local, Some(server)) => KeySource::Provider(server.keys()),
-        (TokenKeys::Local, None) => {
-            anyhow::bail!("the built-in authorization server is not running")
-        }
+    let keys = match (&settings.token_keys, local) {
+        (TokenKeys::Local, Some(keys)) => KeySource::Provider(keys),
+        (TokenKeys::Local, None) => anyhow::bail!("no local signing key is loaded"),
         (TokenKeys::File(path), _) => KeySource::File(path.clone()),
         (TokenKeys::JwksUri(url), _) => KeySource::JwksUri(url.clone()),
         (TokenKeys::Discovery, _) => KeySource::Discovery,
@@ -210,18 +227,23 @@ async fn resource_server(
     config.tenant_claim = settings.tenant_claim.clone();
     config.min_key_refresh_interval = settings.jwks_min_refresh;
     config.resource_name = Some("Portcullis".into());
-    config.revocation = authorization_server.map(|s| s.revocations() as Arc<dyn RevocationCheck>);
+    config.revocation = revocation;
     ResourceServer::new(config).await.context(
         "cannot load the token verification keys (check --jwt-public-key / --jwks-uri / --issuer)",
     )
 }
 
-fn init_logging(json: bool) {
+pub fn init_logging(json: bool) {
     use tracing_subscriber::{EnvFilter, fmt};
     // rmcp logs every stateless request at info; keep the hot path quiet by default.
     let filter = EnvFilter::try_from_env("PORTCULLIS_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn"));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: files and log collectors get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     let _ = if json {
         builder.json().try_init()
     } else {
@@ -229,7 +251,7 @@ fn init_logging(json: bool) {
     };
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

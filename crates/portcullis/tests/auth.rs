@@ -266,6 +266,7 @@ async fn keys_rotate_unknown_kids_fail_and_cached_keys_survive_an_outage() {
                 "--jwks-uri".into(),
                 idp.jwks_uri(),
             ],
+            ..Options::default()
         },
     )
     .await;
@@ -321,6 +322,7 @@ async fn keys_are_discovered_from_the_issuer_metadata() {
         Options {
             no_key_args: true,
             args: vec!["--issuer".into(), idp.base.clone()],
+            ..Options::default()
         },
     )
     .await;

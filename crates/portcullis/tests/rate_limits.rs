@@ -252,6 +252,7 @@ async fn second_replica(first: &TestApp, args: &[&str]) -> TestApp {
         Options {
             args: all,
             no_key_args: true,
+            ..Options::default()
         },
     )
     .await
@@ -396,6 +397,7 @@ async fn addresses_are_limited_on_the_token_endpoint_and_failed_authentication()
             .map(String::from)
             .to_vec(),
             no_key_args: true,
+            ..Options::default()
         },
     )
     .await;

@@ -99,14 +99,14 @@ impl PortcullisMcp {
         caller: Caller,
         args: Args<ListTasksArgs>,
     ) -> Result<CallToolResult, ToolError> {
-        let actor = self.actor(&caller, "list_tasks").await?;
+        let tasks = self.tasks(&caller, "list_tasks").await?;
         let args = args.0?;
         let filter = TaskFilter {
             status: args.status.map(Into::into),
             workspace_id: optional_id("workspace_id", args.workspace_id.as_deref())?,
             limit: Limit::parse(args.limit).map_err(invalid)?,
         };
-        let tasks = self.store.list_tasks(&actor, &filter).await?;
+        let tasks = tasks.list_tasks(&filter).await?;
         structured(&TaskList {
             count: tasks.len(),
             tasks: &tasks,
@@ -123,9 +123,9 @@ impl PortcullisMcp {
         caller: Caller,
         args: Args<TaskIdArgs>,
     ) -> Result<CallToolResult, ToolError> {
-        let actor = self.actor(&caller, "get_task").await?;
+        let tasks = self.tasks(&caller, "get_task").await?;
         let task_id = id("task_id", &args.0?.task_id)?;
-        let task = self.store.get_task(&actor, &task_id).await?;
+        let task = tasks.get_task(&task_id).await?;
         structured(&OneTask { task: &task })
     }
 
@@ -139,14 +139,14 @@ impl PortcullisMcp {
         caller: Caller,
         args: Args<CreateTaskArgs>,
     ) -> Result<CallToolResult, ToolError> {
-        let actor = self.actor(&caller, "create_task").await?;
+        let tasks = self.tasks(&caller, "create_task").await?;
         let args = args.0?;
         let new = NewTask {
             title: TaskTitle::parse(&args.title).map_err(invalid)?,
             description: description(args.description.as_deref())?,
             workspace_id: optional_id("workspace_id", args.workspace_id.as_deref())?,
         };
-        let task = self.store.create_task(&actor, new).await?;
+        let task = tasks.create_task(new).await?;
         structured(&OneTask { task: &task })
     }
 
@@ -160,7 +160,7 @@ impl PortcullisMcp {
         caller: Caller,
         args: Args<UpdateTaskArgs>,
     ) -> Result<CallToolResult, ToolError> {
-        let actor = self.actor(&caller, "update_task").await?;
+        let tasks = self.tasks(&caller, "update_task").await?;
         let args = args.0?;
         let task_id = id("task_id", &args.task_id)?;
         let patch = TaskPatch {
@@ -191,7 +191,7 @@ impl PortcullisMcp {
                 "add the fields to change",
             ));
         }
-        let task = self.store.update_task(&actor, &task_id, patch).await?;
+        let task = tasks.update_task(&task_id, patch).await?;
         structured(&OneTask { task: &task })
     }
 
@@ -205,9 +205,9 @@ impl PortcullisMcp {
         caller: Caller,
         args: Args<TaskIdArgs>,
     ) -> Result<CallToolResult, ToolError> {
-        let actor = self.actor(&caller, "complete_task").await?;
+        let tasks = self.tasks(&caller, "complete_task").await?;
         let task_id = id("task_id", &args.0?.task_id)?;
-        let task = self.store.complete_task(&actor, &task_id).await?;
+        let task = tasks.complete_task(&task_id).await?;
         structured(&OneTask { task: &task })
     }
 
@@ -221,9 +221,9 @@ impl PortcullisMcp {
         caller: Caller,
         args: Args<TaskIdArgs>,
     ) -> Result<CallToolResult, ToolError> {
-        let actor = self.actor(&caller, "delete_task").await?;
+        let tasks = self.tasks(&caller, "delete_task").await?;
         let task_id = id("task_id", &args.0?.task_id)?;
-        self.store.delete_task(&actor, &task_id).await?;
+        tasks.delete_task(&task_id).await?;
         structured(&json!({ "deleted": true, "task_id": task_id }))
     }
 }

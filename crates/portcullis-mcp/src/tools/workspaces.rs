@@ -36,9 +36,9 @@ impl PortcullisMcp {
         caller: Caller,
         args: Args<NoArgs>,
     ) -> Result<CallToolResult, ToolError> {
-        let actor = self.actor(&caller, "list_workspaces").await?;
+        let tasks = self.tasks(&caller, "list_workspaces").await?;
         args.0?;
-        let workspaces = self.store.list_workspaces(&actor).await?;
+        let workspaces = tasks.list_workspaces().await?;
         structured(&json!({ "count": workspaces.len(), "workspaces": workspaces }))
     }
 
@@ -52,13 +52,13 @@ impl PortcullisMcp {
         caller: Caller,
         args: Args<CreateWorkspaceArgs>,
     ) -> Result<CallToolResult, ToolError> {
-        let actor = self.actor(&caller, "create_workspace").await?;
+        let tasks = self.tasks(&caller, "create_workspace").await?;
         let args = args.0?;
         let new = NewWorkspace {
             name: WorkspaceName::parse(&args.name).map_err(invalid)?,
             description: description(args.description.as_deref())?,
         };
-        let workspace = self.store.create_workspace(&actor, new).await?;
+        let workspace = tasks.create_workspace(new).await?;
         structured(&json!({ "workspace": workspace }))
     }
 }

@@ -116,6 +116,10 @@ pub struct Options {
     pub args: Vec<String>,
     /// Start without `--jwt-public-key`/`--issuer` (the caller passes its own).
     pub no_key_args: bool,
+    /// The subcommand [default: serve].
+    pub command: Option<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
 }
 
 impl TestApp {
@@ -132,7 +136,7 @@ impl TestApp {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let mut args: Vec<String> = vec![
-            "serve".into(),
+            options.command.clone().unwrap_or_else(|| "serve".into()),
             "--bind".into(),
             format!("127.0.0.1:{port}"),
             "--public-url".into(),
@@ -156,6 +160,7 @@ impl TestApp {
         let child = Command::new(binary())
             .args(&args)
             .env_remove("PORTCULLIS_CONFIG")
+            .envs(options.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
             .spawn()

@@ -182,6 +182,7 @@ impl TestApp {
             super::Options {
                 args: args.iter().map(|s| s.to_string()).collect(),
                 no_key_args: true,
+                ..Default::default()
             },
         )
         .await;

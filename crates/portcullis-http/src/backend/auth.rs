@@ -1,0 +1,140 @@
+//! Dual authentication on every backend route (design document 000, step 5):
+//!
+//! - a service: `Authorization: Bearer <SERVICE_AUTH_TOKEN>` plus `X-User-ID` (and optionally
+//!   `X-Tenant-ID`), acting for that user. A service token without `X-User-ID` is 400; an
+//!   `X-User-ID` with anything but a valid service token is 401, so a user's own token can
+//!   never be used to act for someone else;
+//! - a user: their own bearer JWT, verified as the MCP resource server does, with `tasks:read`
+//!   for reads and `tasks:write` for writes.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{Request, State},
+    http::{HeaderMap, Method, Uri, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use portcullis_auth::{AuthError, ResourceServer, ServiceTokens, authenticate_bearer};
+use portcullis_core::TenantId;
+
+use super::ApiError;
+
+const USER_HEADER: &str = "x-user-id";
+const TENANT_HEADER: &str = "x-tenant-id";
+
+pub(crate) struct Authenticator {
+    pub(crate) resource_server: Arc<ResourceServer>,
+    pub(crate) service_tokens: ServiceTokens,
+}
+
+/// Whom a request acts for, once authenticated.
+#[derive(Debug, Clone)]
+pub(crate) struct Acting {
+    pub(crate) tenant: TenantId,
+    pub(crate) user: String,
+    /// True for a service acting for the user, false for the user's own token.
+    pub(crate) via_service: bool,
+}
+
+fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ApiError> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(v), None) => v
+            .to_str()
+            .map(|s| Some(s.trim()))
+            .map_err(|_| ApiError::validation(format!("{name} is not ASCII"))),
+        _ => Err(ApiError::validation(format!(
+            "{name} is repeated; send it once"
+        ))),
+    }
+}
+
+/// The bearer value, if the request has `Authorization: Bearer …`.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+pub(crate) async fn authenticate(
+    State(auth): State<Arc<Authenticator>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let outcome = identify(&auth, request.method(), request.uri(), request.headers()).await;
+    match outcome {
+        Ok(acting) => {
+            request.extensions_mut().insert(acting.clone());
+            let mut response = next.run(request).await;
+            // For the request log, which runs outside this layer.
+            response.extensions_mut().insert(acting);
+            response
+        }
+        Err(refusal) => refusal,
+    }
+}
+
+// Takes the parts it reads, not the request: the body is not `Sync`.
+async fn identify(
+    auth: &Authenticator,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Acting, Response> {
+    let user = single(headers, USER_HEADER).map_err(IntoResponse::into_response)?;
+    let service = bearer(headers).is_some_and(|t| auth.service_tokens.matches(t));
+    match (service, user) {
+        (true, Some(user)) => {
+            if user.is_empty() || user.len() > 255 {
+                return Err(ApiError::validation(
+                    "X-User-ID must name a user in 1 to 255 characters",
+                )
+                .into_response());
+            }
+            let tenant =
+                match single(headers, TENANT_HEADER).map_err(IntoResponse::into_response)? {
+                    Some(t) => TenantId::parse(t).map_err(|e| ApiError::from(e).into_response())?,
+                    None => TenantId::default_tenant(),
+                };
+            Ok(Acting {
+                tenant,
+                user: user.to_owned(),
+                via_service: true,
+            })
+        }
+        (true, None) => Err(ApiError::validation(
+            "a service call must name the user it acts for in X-User-ID",
+        )
+        .into_response()),
+        (false, Some(_)) => Err(ApiError::unauthenticated(
+            "X-User-ID is accepted only with a valid service token; the token was refused",
+        )
+        .into_response()),
+        (false, None) => {
+            let principal = authenticate_bearer(&auth.resource_server, uri, headers)
+                .await
+                .map_err(|e| auth.resource_server.reject(e))?;
+            let scope = if method == Method::GET {
+                "tasks:read"
+            } else {
+                "tasks:write"
+            };
+            if !principal.scopes.contains(scope) {
+                return Err(auth.resource_server.reject(AuthError::InsufficientScope {
+                    required: scope.to_owned(),
+                }));
+            }
+            let tenant = match principal.tenant.as_deref() {
+                Some(t) => TenantId::parse(t).map_err(|e| ApiError::from(e).into_response())?,
+                None => TenantId::default_tenant(),
+            };
+            Ok(Acting {
+                tenant,
+                user: principal.subject,
+                via_service: false,
+            })
+        }
+    }
+}
