@@ -107,7 +107,7 @@ impl UpdateTaskBody {
             && patch.workspace_id.is_none()
         {
             return Err(ValidationError::new(
-                "body",
+                "fields",
                 "nothing to update: give at least one of title, description, status, workspace_id",
             ));
         }

@@ -18,6 +18,26 @@ pub enum TaskSource {
     Backend(Arc<BackendClient>),
 }
 
+/// Runs the local or the remote form of one operation, converting either error.
+macro_rules! on_either {
+    ($self:ident, ($store:ident, $actor:ident) => $local:expr, ($client:ident, $who:ident) => $remote:expr) => {
+        match $self {
+            UserTasks::Local {
+                store: $store,
+                actor: $actor,
+            } => $local.await?,
+            UserTasks::Remote {
+                client: $client,
+                user,
+                tenant,
+            } => {
+                let $who = on_behalf(user, tenant);
+                $remote.await?
+            }
+        }
+    };
+}
+
 /// One user's tasks and workspaces.
 pub(crate) enum UserTasks<'a> {
     Local {
@@ -51,36 +71,21 @@ impl<'a> UserTasks<'a> {
     }
 
     pub(crate) async fn list_tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>, ToolError> {
-        Ok(match self {
-            Self::Local { store, actor } => store.list_tasks(actor, filter).await?,
-            Self::Remote {
-                client,
-                user,
-                tenant,
-            } => client.list_tasks(on_behalf(user, tenant), filter).await?,
-        })
+        Ok(on_either!(self,
+            (store, actor) => store.list_tasks(actor, filter),
+            (client, who) => client.list_tasks(who, filter)))
     }
 
     pub(crate) async fn get_task(&self, id: &EntityId) -> Result<Task, ToolError> {
-        Ok(match self {
-            Self::Local { store, actor } => store.get_task(actor, id).await?,
-            Self::Remote {
-                client,
-                user,
-                tenant,
-            } => client.get_task(on_behalf(user, tenant), id).await?,
-        })
+        Ok(on_either!(self,
+            (store, actor) => store.get_task(actor, id),
+            (client, who) => client.get_task(who, id)))
     }
 
     pub(crate) async fn create_task(&self, new: NewTask) -> Result<Task, ToolError> {
-        Ok(match self {
-            Self::Local { store, actor } => store.create_task(actor, new).await?,
-            Self::Remote {
-                client,
-                user,
-                tenant,
-            } => client.create_task(on_behalf(user, tenant), &new).await?,
-        })
+        Ok(on_either!(self,
+            (store, actor) => store.create_task(actor, new),
+            (client, who) => client.create_task(who, &new)))
     }
 
     pub(crate) async fn update_task(
@@ -88,67 +93,34 @@ impl<'a> UserTasks<'a> {
         id: &EntityId,
         patch: TaskPatch,
     ) -> Result<Task, ToolError> {
-        Ok(match self {
-            Self::Local { store, actor } => store.update_task(actor, id, patch).await?,
-            Self::Remote {
-                client,
-                user,
-                tenant,
-            } => {
-                client
-                    .update_task(on_behalf(user, tenant), id, &patch)
-                    .await?
-            }
-        })
+        Ok(on_either!(self,
+            (store, actor) => store.update_task(actor, id, patch),
+            (client, who) => client.update_task(who, id, &patch)))
     }
 
     pub(crate) async fn complete_task(&self, id: &EntityId) -> Result<Task, ToolError> {
-        Ok(match self {
-            Self::Local { store, actor } => store.complete_task(actor, id).await?,
-            Self::Remote {
-                client,
-                user,
-                tenant,
-            } => client.complete_task(on_behalf(user, tenant), id).await?,
-        })
+        Ok(on_either!(self,
+            (store, actor) => store.complete_task(actor, id),
+            (client, who) => client.complete_task(who, id)))
     }
 
     pub(crate) async fn delete_task(&self, id: &EntityId) -> Result<(), ToolError> {
-        match self {
-            Self::Local { store, actor } => store.delete_task(actor, id).await?,
-            Self::Remote {
-                client,
-                user,
-                tenant,
-            } => client.delete_task(on_behalf(user, tenant), id).await?,
-        }
+        on_either!(self,
+            (store, actor) => store.delete_task(actor, id),
+            (client, who) => client.delete_task(who, id));
         Ok(())
     }
 
     pub(crate) async fn list_workspaces(&self) -> Result<Vec<Workspace>, ToolError> {
-        Ok(match self {
-            Self::Local { store, actor } => store.list_workspaces(actor).await?,
-            Self::Remote {
-                client,
-                user,
-                tenant,
-            } => client.list_workspaces(on_behalf(user, tenant)).await?,
-        })
+        Ok(on_either!(self,
+            (store, actor) => store.list_workspaces(actor),
+            (client, who) => client.list_workspaces(who)))
     }
 
     pub(crate) async fn create_workspace(&self, new: NewWorkspace) -> Result<Workspace, ToolError> {
-        Ok(match self {
-            Self::Local { store, actor } => store.create_workspace(actor, new).await?,
-            Self::Remote {
-                client,
-                user,
-                tenant,
-            } => {
-                client
-                    .create_workspace(on_behalf(user, tenant), &new)
-                    .await?
-            }
-        })
+        Ok(on_either!(self,
+            (store, actor) => store.create_workspace(actor, new),
+            (client, who) => client.create_workspace(who, &new)))
     }
 }
 

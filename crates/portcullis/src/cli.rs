@@ -290,10 +290,9 @@ pub struct CommonArgs {
     pub audience: Option<String>,
 }
 
+/// How access tokens are verified (users' tokens, for `backend`).
 #[derive(Debug, Clone, Args, Default)]
-pub struct ServeArgs {
-    #[command(flatten)]
-    pub common: CommonArgs,
+pub struct TokenArgs {
     /// Verify tokens with this PEM public key or JWKS file.
     #[arg(long, env = "PORTCULLIS_JWT_PUBLIC_KEY")]
     pub jwt_public_key: Option<PathBuf>,
@@ -309,6 +308,14 @@ pub struct ServeArgs {
     /// Token claim naming the tenant [default: org_id].
     #[arg(long, env = "PORTCULLIS_TENANT_CLAIM")]
     pub tenant_claim: Option<String>,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub tokens: TokenArgs,
     /// Keep Mcp-Session-Id sessions for 2025-era clients that initialize (needs sticky routing
     /// across replicas) [default: false, every request stands alone].
     #[arg(long, env = "PORTCULLIS_LEGACY_SESSIONS", num_args = 0..=1, default_missing_value = "true")]
@@ -416,18 +423,8 @@ pub struct MintArgs {
 pub struct BackendArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Verify users' tokens with this PEM public key or JWKS file.
-    #[arg(long, env = "PORTCULLIS_JWT_PUBLIC_KEY")]
-    pub jwt_public_key: Option<PathBuf>,
-    /// Verify users' tokens with keys fetched from this JWKS URL.
-    #[arg(long, env = "PORTCULLIS_JWKS_URI")]
-    pub jwks_uri: Option<String>,
-    /// Clock skew tolerated on exp/nbf, in seconds [default: 30].
-    #[arg(long, env = "PORTCULLIS_JWT_LEEWAY_SECS")]
-    pub jwt_leeway_secs: Option<u64>,
-    /// Token claim naming the tenant [default: org_id].
-    #[arg(long, env = "PORTCULLIS_TENANT_CLAIM")]
-    pub tenant_claim: Option<String>,
+    #[command(flatten)]
+    pub tokens: TokenArgs,
     /// Largest accepted request body in bytes [default: 1048576].
     #[arg(long, env = "PORTCULLIS_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,

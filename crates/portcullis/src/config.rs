@@ -355,7 +355,7 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("portcullis-data")
 }
 
-fn parse_url(key: &'static str, raw: &str, example: &str) -> Result<url::Url, ConfigError> {
+pub fn parse_url(key: &'static str, raw: &str, example: &str) -> Result<url::Url, ConfigError> {
     let url = url::Url::parse(raw).map_err(|e| {
         ConfigError::new(
             key,
@@ -469,8 +469,8 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         })?),
         None => None,
     };
-    let key_file = args.jwt_public_key.clone().or(file.jwt_public_key);
-    let jwks_uri = args.jwks_uri.clone().or(file.jwks_uri);
+    let key_file = args.tokens.jwt_public_key.clone().or(file.jwt_public_key);
+    let jwks_uri = args.tokens.jwks_uri.clone().or(file.jwks_uri);
     let token_keys = match (key_file, jwks_uri, &common.issuer) {
         (Some(path), _, Some(_)) => TokenKeys::File(path),
         (None, Some(uri), Some(_)) => TokenKeys::JwksUri(parse_url(
@@ -507,6 +507,7 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         }
     };
     let tenant_claim = args
+        .tokens
         .tenant_claim
         .clone()
         .or(file.tenant_claim)
@@ -528,7 +529,11 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         )
         .into());
     }
-    let leeway = args.jwt_leeway_secs.or(file.jwt_leeway_secs).unwrap_or(30);
+    let leeway = args
+        .tokens
+        .jwt_leeway_secs
+        .or(file.jwt_leeway_secs)
+        .unwrap_or(30);
     if leeway > 300 {
         return Err(ConfigError::new(
             "jwt_leeway_secs",
@@ -607,7 +612,8 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         token_keys,
         leeway: Duration::from_secs(leeway),
         jwks_min_refresh: Duration::from_secs(
-            args.jwks_min_refresh_secs
+            args.tokens
+                .jwks_min_refresh_secs
                 .or(file.jwks_min_refresh_secs)
                 .unwrap_or(5),
         ),

@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     cli::{BackendArgs, McpArgs, ServeArgs},
-    config::{ConfigError, resolve_serve},
+    config::{ConfigError, parse_url, resolve_serve},
     serve,
 };
 
@@ -47,10 +47,7 @@ pub async fn backend(args: BackendArgs) -> anyhow::Result<()> {
     // The backend verifies users' tokens exactly as `serve` does: reuse its settings.
     let serve_args = ServeArgs {
         common: args.common.clone(),
-        jwt_public_key: args.jwt_public_key.clone(),
-        jwks_uri: args.jwks_uri.clone(),
-        jwt_leeway_secs: args.jwt_leeway_secs,
-        tenant_claim: args.tenant_claim.clone(),
+        tokens: args.tokens.clone(),
         max_body_bytes: args.max_body_bytes,
         log_format: args.log_format.clone(),
         ..ServeArgs::default()
@@ -153,16 +150,7 @@ pub async fn mcp(args: McpArgs) -> anyhow::Result<()> {
                 "give the URL of the `portcullis backend`, e.g. http://127.0.0.1:8081",
             )
         })?;
-    let mut base_url = url::Url::parse(&raw_url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-        .ok_or_else(|| {
-            ConfigError::new(
-                "backend_url",
-                format!("{raw_url:?} is not an http(s) URL"),
-                "e.g. http://127.0.0.1:8081",
-            )
-        })?;
+    let mut base_url = parse_url("backend_url", &raw_url, "http://127.0.0.1:8081")?;
     // Relative paths join under the URL's path, whatever the operator wrote.
     if !base_url.path().ends_with('/') {
         base_url.set_path(&format!("{}/", base_url.path()));

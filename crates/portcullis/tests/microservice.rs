@@ -340,29 +340,21 @@ async fn the_backend_checks_service_tokens_and_user_context(db: Db) {
         .unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["paths"]["/tasks"]["post"].is_object());
-    let user_url = |id: &str| format!("{}/api/internal/users/{id}", backend.base);
+    let internal = |id: &str, key: Option<&str>| {
+        let request = http.get(format!("{}/api/internal/users/{id}", backend.base));
+        match key {
+            Some(key) => request.header("X-API-Key", key),
+            None => request,
+        }
+        .send()
+    };
+    assert_eq!(status(internal("dave", None).await.unwrap()), 401);
+    assert_eq!(status(internal("dave", Some(TOKEN_A)).await.unwrap()), 401);
     assert_eq!(
-        status(http.get(user_url("dave")).send().await.unwrap()),
-        401
+        status(internal("nobody", Some(INTERNAL_KEY)).await.unwrap()),
+        404
     );
-    let wrong = http
-        .get(user_url("dave"))
-        .header("X-API-Key", TOKEN_A)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(status(wrong), 401);
-    let missing = http
-        .get(user_url("nobody"))
-        .header("X-API-Key", INTERNAL_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(status(missing), 404);
-    let profile: Value = http
-        .get(user_url("dave"))
-        .header("X-API-Key", INTERNAL_KEY)
-        .send()
+    let profile: Value = internal("dave", Some(INTERNAL_KEY))
         .await
         .unwrap()
         .json()

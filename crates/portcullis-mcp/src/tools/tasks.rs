@@ -1,6 +1,8 @@
 //! Task tools: list, get, create, update, complete, delete.
 
-use portcullis_core::{Limit, NewTask, Task, TaskFilter, TaskPatch, TaskStatus, TaskTitle};
+use portcullis_core::{
+    Limit, NewTask, Task, TaskFilter, TaskStatus, TaskTitle, wire::UpdateTaskBody,
+};
 use rmcp::{model::CallToolResult, schemars, tool, tool_router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -163,34 +165,15 @@ impl PortcullisMcp {
         let tasks = self.tasks(&caller, "update_task").await?;
         let args = args.0?;
         let task_id = id("task_id", &args.task_id)?;
-        let patch = TaskPatch {
-            title: args
-                .title
-                .as_deref()
-                .map(TaskTitle::parse)
-                .transpose()
-                .map_err(invalid)?,
-            description: match args.description.as_deref() {
-                None => None,
-                Some(d) => Some(description(Some(d))?),
-            },
+        // The same rules as the REST backend's PATCH, from the one place they live.
+        let patch = UpdateTaskBody {
+            title: args.title,
+            description: args.description,
             status: args.status.map(Into::into),
-            workspace_id: match args.workspace_id.as_deref() {
-                None => None,
-                Some(w) if w.trim().is_empty() => Some(None),
-                Some(w) => Some(Some(id("workspace_id", w)?)),
-            },
-        };
-        if patch.title.is_none()
-            && patch.description.is_none()
-            && patch.status.is_none()
-            && patch.workspace_id.is_none()
-        {
-            return Err(ToolError::validation(
-                "nothing to update: give at least one of title, description, status, workspace_id",
-                "add the fields to change",
-            ));
+            workspace_id: args.workspace_id,
         }
+        .validate()
+        .map_err(invalid)?;
         let task = tasks.update_task(&task_id, patch).await?;
         structured(&OneTask { task: &task })
     }
