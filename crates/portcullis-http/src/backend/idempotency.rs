@@ -27,7 +27,22 @@ const REPLAYED: &str = "idempotent-replayed";
 /// Largest response kept for replay.
 const MAX_RESPONSE: usize = 1024 * 1024;
 
-pub(crate) async fn replay(State(store): State<Store>, request: Request, next: Next) -> Response {
+/// The store, and the largest request body to read (the route's own limit is applied by its
+/// extractor, which runs after this layer has read the body).
+#[derive(Clone)]
+pub(crate) struct Replays {
+    pub(crate) store: Store,
+    pub(crate) max_body_bytes: usize,
+}
+
+pub(crate) async fn replay(
+    State(Replays {
+        store,
+        max_body_bytes,
+    }): State<Replays>,
+    request: Request,
+    next: Next,
+) -> Response {
     if request.method() == Method::GET || !request.headers().contains_key(KEY_HEADER) {
         return next.run(request).await;
     }
@@ -39,8 +54,13 @@ pub(crate) async fn replay(State(store): State<Store>, request: Request, next: N
         _ => return ApiError::validation("Idempotency-Key is not ASCII").into_response(),
     };
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = to_bytes(body, usize::MAX).await else {
-        return ApiError::validation("the request body could not be read").into_response();
+    let Ok(bytes) = to_bytes(body, max_body_bytes).await else {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "validation_error",
+            format!("the request body is unreadable or larger than {max_body_bytes} bytes"),
+        )
+        .into_response();
     };
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str());
@@ -93,7 +113,17 @@ pub(crate) async fn replay(State(store): State<Store>, request: Request, next: N
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
     let (mut parts, body) = response.into_parts();
-    let bytes = to_bytes(body, MAX_RESPONSE).await.unwrap_or_default();
+    let Ok(bytes) = to_bytes(body, MAX_RESPONSE).await else {
+        // Cannot be kept for a replay; the write (a single row) never answers this much.
+        let _ = store.release_idempotency_key(owner, &key).await;
+        tracing::error!("an idempotent response was too large to keep");
+        return ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the response could not be recorded for replay",
+        )
+        .into_response();
+    };
     let outcome = if parts.status.is_server_error() {
         store.release_idempotency_key(owner, &key).await
     } else {

@@ -54,7 +54,13 @@ pub fn backend_app(store: Store, rs: Arc<ResourceServer>, settings: BackendSetti
             "/workspaces",
             get(handlers::list_workspaces).post(handlers::create_workspace),
         )
-        .route_layer(from_fn_with_state(store.clone(), idempotency::replay))
+        .route_layer(from_fn_with_state(
+            idempotency::Replays {
+                store: store.clone(),
+                max_body_bytes: settings.max_body_bytes,
+            },
+            idempotency::replay,
+        ))
         .route_layer(from_fn_with_state(authenticator, auth::authenticate))
         .with_state(store.clone());
     let internal = Router::new()
