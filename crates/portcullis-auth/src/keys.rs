@@ -215,12 +215,18 @@ pub(crate) async fn fetch_jwks(
         url: url.to_string(),
         reason,
     };
-    let body = crate::discovery::get_limited(client, url)
-        .await
-        .map_err(fail)?;
-    let jwks: JwkSet =
-        serde_json::from_slice(&body).map_err(|e| fail(format!("not a JWKS: {e}")))?;
-    Ok(KeySet::from_jwks(&jwks))
+    let fetched = async {
+        let body = crate::discovery::get_limited(client, url)
+            .await
+            .map_err(fail)?;
+        let jwks: JwkSet =
+            serde_json::from_slice(&body).map_err(|e| fail(format!("not a JWKS: {e}")))?;
+        Ok(KeySet::from_jwks(&jwks))
+    }
+    .await;
+    let result = if fetched.is_ok() { "ok" } else { "error" };
+    portcullis_metrics::JWKS_FETCHES.inc(&[result]);
+    fetched
 }
 
 /// The keys in use, refreshed from the issuer when needed. Verification reads an `Arc`

@@ -88,14 +88,21 @@ impl BackendClient {
     ) -> Result<Vec<Task>, BackendError> {
         let query = TaskQuery::from_filter(filter);
         let list: TaskList = self
-            .call(Method::GET, "tasks", who, Some(&query), None)
+            .call(Method::GET, "tasks", "/tasks", who, Some(&query), None)
             .await?;
         Ok(list.tasks)
     }
 
     pub async fn get_task(&self, who: OnBehalf<'_>, id: &EntityId) -> Result<Task, BackendError> {
         let one: OneTask = self
-            .call(Method::GET, &format!("tasks/{id}"), who, None, None)
+            .call(
+                Method::GET,
+                &format!("tasks/{id}"),
+                "/tasks/{id}",
+                who,
+                None,
+                None,
+            )
             .await?;
         Ok(one.task)
     }
@@ -107,7 +114,7 @@ impl BackendClient {
     ) -> Result<Task, BackendError> {
         let body = to_value(&CreateTaskBody::from_new(new));
         let one: OneTask = self
-            .call(Method::POST, "tasks", who, None, Some(&body))
+            .call(Method::POST, "tasks", "/tasks", who, None, Some(&body))
             .await?;
         Ok(one.task)
     }
@@ -123,6 +130,7 @@ impl BackendClient {
             .call(
                 Method::PATCH,
                 &format!("tasks/{id}"),
+                "/tasks/{id}",
                 who,
                 None,
                 Some(&body),
@@ -140,6 +148,7 @@ impl BackendClient {
             .call(
                 Method::POST,
                 &format!("tasks/{id}/complete"),
+                "/tasks/{id}/complete",
                 who,
                 None,
                 None,
@@ -150,14 +159,21 @@ impl BackendClient {
 
     pub async fn delete_task(&self, who: OnBehalf<'_>, id: &EntityId) -> Result<(), BackendError> {
         let _: serde_json::Value = self
-            .call(Method::DELETE, &format!("tasks/{id}"), who, None, None)
+            .call(
+                Method::DELETE,
+                &format!("tasks/{id}"),
+                "/tasks/{id}",
+                who,
+                None,
+                None,
+            )
             .await?;
         Ok(())
     }
 
     pub async fn list_workspaces(&self, who: OnBehalf<'_>) -> Result<Vec<Workspace>, BackendError> {
         let list: WorkspaceList = self
-            .call(Method::GET, "workspaces", who, None, None)
+            .call(Method::GET, "workspaces", "/workspaces", who, None, None)
             .await?;
         Ok(list.workspaces)
     }
@@ -169,7 +185,14 @@ impl BackendClient {
     ) -> Result<Workspace, BackendError> {
         let body = to_value(&CreateWorkspaceBody::from_new(new));
         let one: OneWorkspace = self
-            .call(Method::POST, "workspaces", who, None, Some(&body))
+            .call(
+                Method::POST,
+                "workspaces",
+                "/workspaces",
+                who,
+                None,
+                Some(&body),
+            )
             .await?;
         Ok(one.workspace)
     }
@@ -179,6 +202,7 @@ impl BackendClient {
         &self,
         method: Method,
         path: &str,
+        route: &'static str,
         who: OnBehalf<'_>,
         query: Option<&TaskQuery>,
         body: Option<&serde_json::Value>,
@@ -188,7 +212,9 @@ impl BackendClient {
                 BackendError::new(ErrorKind::Backend, format!("bad backend URL: {e}"))
             })?;
         let deadline = Instant::now() + self.config.timeout;
-        let request_id = uuid::Uuid::new_v4().to_string();
+        // The id of the MCP request this call serves, so both sides log the same one.
+        let request_id =
+            portcullis_metrics::request_id().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let idempotency_key = (method != Method::GET).then(|| uuid::Uuid::new_v4().to_string());
         let mut attempt = 0;
         loop {
@@ -220,7 +246,15 @@ impl BackendClient {
                 }
                 Err(error) => Err(error),
             };
-            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let elapsed = started.elapsed();
+            let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+            let outcome_label = match &outcome {
+                Ok((status, _)) => status.as_str().to_owned(),
+                Err(e) if e.is_timeout() => "timeout".to_owned(),
+                Err(_) => "connection_error".to_owned(),
+            };
+            portcullis_metrics::BACKEND_CALLS
+                .observe(&[route, method.as_str(), &outcome_label], elapsed);
             let failure = match outcome {
                 Ok((status, text)) => {
                     tracing::info!(request_id, method = %method, endpoint = url.path(),

@@ -92,6 +92,11 @@ impl Store {
     }
 
     /// True when the database answers a trivial query (readiness probe).
+    /// Database connections (open, idle), for metrics.
+    pub fn connections(&self) -> (usize, usize) {
+        self.db.connections()
+    }
+
     pub async fn ping(&self) -> bool {
         self.db.ping().await
     }

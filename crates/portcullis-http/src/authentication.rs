@@ -26,6 +26,7 @@ use portcullis_core::{ApiKey, ApiKeyRejection, AuditEvent, Store};
 use crate::{
     audit_sink::AuditSink,
     rate_limit::{RateLimits, address_refusal_for_mcp},
+    request_context::LoggedUser,
 };
 
 const API_KEY_HEADER: &str = "x-api-key";
@@ -177,13 +178,27 @@ pub(crate) async fn authenticate(
     let mut event = AuditEvent::new("none", "authenticate", false, "");
     match identify(&auth, request.uri(), request.headers(), &mut event).await {
         Ok((principal, acting)) => {
+            let method = principal.method.as_str();
+            portcullis_metrics::AUTH_DECISIONS.inc(&[method, "authenticated"]);
+            let logged = LoggedUser {
+                user: principal.subject.clone(),
+                via: method,
+            };
             request.extensions_mut().insert(principal);
             if let Some(user) = acting {
                 request.extensions_mut().insert(ActingUser(user));
             }
-            next.run(request).await
+            let mut response = next.run(request).await;
+            response.extensions_mut().insert(logged);
+            response
         }
         Err(error) => {
+            let method = match event.method.as_str() {
+                "oauth" => "oauth",
+                "api_key" => "api_key",
+                _ => "none",
+            };
+            portcullis_metrics::AUTH_DECISIONS.inc(&[method, "rejected"]);
             let connected = request
                 .extensions()
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()

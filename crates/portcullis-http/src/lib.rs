@@ -9,6 +9,7 @@ mod health;
 mod mcp_endpoint;
 mod origin_guard;
 mod rate_limit;
+mod request_context;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ pub use audit_sink::AuditSink;
 pub use backend::{ApiError, BackendSettings, backend_app};
 pub use origin_guard::OriginPolicy;
 pub use rate_limit::{RateLimits, ToolLimit, limit_by_address};
+pub use request_context::{LoggedUser, RequestLog, observe};
 
 /// What the HTTP layer needs beyond the store and the resource server.
 #[derive(Debug, Clone)]
@@ -35,6 +37,8 @@ pub struct HttpSettings {
     pub policy: Arc<Policy>,
     /// Budgets for tool calls and unauthenticated traffic.
     pub rate_limits: Arc<RateLimits>,
+    /// Log one line per request at info.
+    pub access_log: bool,
     /// Where task tools run; `None`: on the store (all in one process).
     pub tasks: Option<portcullis_mcp::TaskSource>,
 }
@@ -53,16 +57,30 @@ pub fn app(
         .merge(mcp)
 }
 
+/// Wraps a whole application (MCP endpoint, authorization server …) in the per-request layer:
+/// request id, metrics, and the access log when `access_log` is on.
+pub fn observed(app: Router, access_log: bool) -> Router {
+    app.layer(axum::middleware::from_fn_with_state(
+        RequestLog {
+            enabled: access_log,
+            message: "request",
+        },
+        observe,
+    ))
+}
+
 /// `/metrics` in the Prometheus text format, for a listener of its own (`--metrics-bind`):
 /// operators scrape it from inside their network, not through the public endpoint.
-pub fn metrics_app(rate_limits: Arc<RateLimits>) -> Router {
+pub fn metrics_app(rate_limits: Arc<RateLimits>, store: Store) -> Router {
     Router::new().route(
         "/metrics",
         axum::routing::get(move || {
-            let rate_limits = rate_limits.clone();
+            let (rate_limits, store) = (rate_limits.clone(), store.clone());
             async move {
-                let mut body = String::new();
-                rate_limits.render_metrics(&mut body);
+                let (total, idle) = store.connections();
+                portcullis_metrics::DB_CONNECTIONS.set(&["total"], total as f64);
+                portcullis_metrics::DB_CONNECTIONS.set(&["idle"], idle as f64);
+                let body = portcullis_metrics::render(|out| rate_limits.render_metrics(out));
                 (
                     [(
                         axum::http::header::CONTENT_TYPE,

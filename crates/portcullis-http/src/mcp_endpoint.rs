@@ -176,6 +176,10 @@ async fn handle(State(ep): State<Arc<Endpoint>>, request: Request) -> Response {
         (Some(tool), Some(principal)) => ep.policy.check(tool, principal),
         _ => Ok(()),
     };
+    if let (Some(_), Some(principal)) = (tool, parts.extensions.get::<Principal>()) {
+        let result = if verdict.is_ok() { "allowed" } else { "denied" };
+        portcullis_metrics::AUTH_DECISIONS.inc(&[principal.method.as_str(), result]);
+    }
     ep.audit
         .record(decision(
             &parts.extensions,
@@ -194,9 +198,20 @@ async fn handle(State(ep): State<Arc<Endpoint>>, request: Request) -> Response {
     }
     let to_sessions = uses_session || method == "initialize";
     let direct = eligible(&parts.headers, &peek);
+    // A known tool's name, or "unknown": names from requests must not become label values.
+    let tool_label = tool.map(|t| {
+        if ep.policy.rule(t).is_some() {
+            t.to_owned()
+        } else {
+            "unknown".into()
+        }
+    });
     let mut response = dispatch(&ep, parts, bytes, direct, to_sessions).await;
     if let Some(fields) = rate_fields {
         fields.apply(response.headers_mut());
+    }
+    if let Some(tool) = tool_label {
+        portcullis_metrics::TOOL_CALLS.inc(&[&tool, response.status().as_str()]);
     }
     response
 }

@@ -393,6 +393,10 @@ pub struct ServeArgs {
     /// limits, with a warning) or `closed` (refuse tool calls with 503) [default: local].
     #[arg(long, env = "PORTCULLIS_REDIS_FAILURE_MODE")]
     pub redis_failure_mode: Option<String>,
+    /// Log one line per request at info (method, route, status, user, duration, request id)
+    /// [default: false].
+    #[arg(long, env = "PORTCULLIS_ACCESS_LOG", num_args = 0..=1, default_missing_value = "true")]
+    pub access_log: Option<bool>,
     /// Serve Prometheus /metrics on this address (e.g. 127.0.0.1:9090) [default: not served].
     #[arg(long, env = "PORTCULLIS_METRICS_BIND")]
     pub metrics_bind: Option<String>,

@@ -94,6 +94,7 @@ struct FileConfig {
     redis_timeout_ms: Option<u64>,
     redis_failure_mode: Option<String>,
     metrics_bind: Option<String>,
+    access_log: Option<bool>,
     #[serde(default)]
     rate_limits: FileRateLimits,
     service_auth_token: Option<String>,
@@ -220,6 +221,7 @@ pub struct ServeSettings {
     pub policy: std::sync::Arc<portcullis_mcp::Policy>,
     pub rate_limits: RateLimitSettings,
     pub metrics_bind: Option<SocketAddr>,
+    pub access_log: bool,
     /// Microservice settings as the file gives them; the flags of `backend`/`mcp` win.
     pub file_microservice: FileMicroservice,
 }
@@ -603,6 +605,7 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         backend_retries: file.backend_retries,
     };
     Ok(ServeSettings {
+        access_log: args.access_log.or(file.access_log).unwrap_or(false),
         file_microservice,
         rate_limits,
         metrics_bind,

@@ -76,6 +76,7 @@ pub async fn run_with(settings: ServeSettings, tasks: Option<TaskSource>) -> any
         max_body_bytes: settings.max_body_bytes,
         policy: settings.policy.clone(),
         rate_limits: rate_limits.clone(),
+        access_log: settings.access_log,
         tasks,
     };
     let (audit, audit_writer) = portcullis_http::AuditSink::spawn(store.clone());
@@ -98,8 +99,9 @@ pub async fn run_with(settings: ServeSettings, tasks: Option<TaskSource>) -> any
         database = ?store.backend(),
         "portcullis is serving"
     );
+    let app = portcullis_http::observed(app, settings.access_log);
     let metrics = match settings.metrics_bind {
-        Some(addr) => Some(serve_metrics(addr, rate_limits.clone()).await?),
+        Some(addr) => Some(serve_metrics(addr, rate_limits.clone(), store.clone()).await?),
         None => None,
     };
     axum::serve(
@@ -150,12 +152,13 @@ fn rate_limits(settings: &RateLimitSettings) -> anyhow::Result<RateLimits> {
 async fn serve_metrics(
     addr: std::net::SocketAddr,
     rate_limits: Arc<RateLimits>,
+    store: Store,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {addr} for metrics (is the port in use? set --metrics-bind)")
     })?;
     tracing::info!(bind = %listener.local_addr()?, "serving /metrics");
-    let app = portcullis_http::metrics_app(rate_limits);
+    let app = portcullis_http::metrics_app(rate_limits, store);
     Ok(tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::error!(%error, "the metrics listener stopped");

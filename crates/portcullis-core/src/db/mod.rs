@@ -77,6 +77,14 @@ impl Db {
         }
     }
 
+    /// (connections open, of which idle).
+    pub(crate) fn connections(&self) -> (usize, usize) {
+        match self {
+            Db::Sqlite(db) => db.connections(),
+            Db::Postgres(db) => db.connections(),
+        }
+    }
+
     pub(crate) async fn ping(&self) -> bool {
         match self {
             Db::Sqlite(db) => db.ping(),

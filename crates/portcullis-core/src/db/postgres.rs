@@ -15,6 +15,12 @@ pub(crate) struct PgDb {
     pool: PgPool,
 }
 
+impl PgDb {
+    pub(crate) fn connections(&self) -> (usize, usize) {
+        (self.pool.size() as usize, self.pool.num_idle())
+    }
+}
+
 impl Columns for PgRow {
     fn text(&self, index: usize) -> Result<String, StoreError> {
         Ok(self.try_get(index)?)

@@ -61,6 +61,14 @@ pub(crate) struct SqliteDb {
     writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
 }
 
+impl SqliteDb {
+    /// Pooled readers (idle) plus the one writer connection.
+    pub(crate) fn connections(&self) -> (usize, usize) {
+        let idle = self.readers.lock().map(|r| r.len()).unwrap_or(0);
+        (idle + 1, idle)
+    }
+}
+
 impl Columns for Row<'_> {
     fn text(&self, index: usize) -> Result<String, StoreError> {
         Ok(self.get(index)?)

@@ -19,6 +19,7 @@ use portcullis_auth::{AuthError, ResourceServer, ServiceTokens, authenticate_bea
 use portcullis_core::TenantId;
 
 use super::ApiError;
+use crate::request_context::LoggedUser;
 
 const USER_HEADER: &str = "x-user-id";
 const TENANT_HEADER: &str = "x-tenant-id";
@@ -69,7 +70,14 @@ pub(crate) async fn authenticate(
             request.extensions_mut().insert(acting.clone());
             let mut response = next.run(request).await;
             // For the request log, which runs outside this layer.
-            response.extensions_mut().insert(acting);
+            response.extensions_mut().insert(LoggedUser {
+                user: acting.user,
+                via: if acting.via_service {
+                    "service"
+                } else {
+                    "user"
+                },
+            });
             response
         }
         Err(refusal) => refusal,

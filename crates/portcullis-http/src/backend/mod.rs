@@ -1,24 +1,25 @@
 //! `portcullis backend`: the task domain as a REST API for other services (microservice mode,
 //! design document 000). Every route authenticates with a user's bearer token or with a service
 //! token plus `X-User-ID` ([`auth`]); writes honour `Idempotency-Key` ([`idempotency`]); every
-//! request is logged once with its request id ([`request_log`]).
+//! request is logged once with its request id ([`crate::request_context`]).
 
 mod auth;
 mod error;
 mod handlers;
 mod idempotency;
 mod openapi;
-mod request_log;
 
 use std::sync::Arc;
 
 use axum::{
     Router,
-    middleware::{from_fn, from_fn_with_state},
+    middleware::from_fn_with_state,
     routing::{get, post},
 };
 use portcullis_auth::{ResourceServer, ServiceTokens};
 use portcullis_core::Store;
+
+use crate::request_context::{RequestLog, observe};
 
 pub use error::ApiError;
 
@@ -77,5 +78,11 @@ pub fn backend_app(store: Store, rs: Arc<ResourceServer>, settings: BackendSetti
         .layer(axum::extract::DefaultBodyLimit::max(
             settings.max_body_bytes,
         ))
-        .layer(from_fn(request_log::log))
+        .layer(from_fn_with_state(
+            RequestLog {
+                enabled: true,
+                message: "backend request",
+            },
+            observe,
+        ))
 }
