@@ -158,6 +158,30 @@ async fn handle(State(ep): State<Arc<Endpoint>>, request: Request) -> Response {
             .and_then(|p| p.name.as_deref())
             .unwrap_or_default()
     });
+    let response =
+        authorize_and_serve(&ep, parts, bytes.clone(), &peek, method, tool, uses_session).await;
+    if let Some(tool) = tool {
+        // A known tool's name, or "unknown": names from requests must not become label values.
+        let label = if ep.policy.rule(tool).is_some() {
+            tool
+        } else {
+            "unknown"
+        };
+        portcullis_metrics::TOOL_CALLS.inc(&[label, response.status().as_str()]);
+    }
+    response
+}
+
+/// Rate limit, policy and audit for one POST, then its dispatch.
+async fn authorize_and_serve(
+    ep: &Endpoint,
+    parts: axum::http::request::Parts,
+    bytes: bytes::Bytes,
+    peek: &Peek<'_>,
+    method: &str,
+    tool: Option<&str>,
+    uses_session: bool,
+) -> Response {
     // Over budget: refused before the policy, the audit trail or any tool sees the call.
     let mut rate_fields = None;
     if let (Some(tool), Some(principal)) = (tool, parts.extensions.get::<Principal>()) {
@@ -197,21 +221,10 @@ async fn handle(State(ep): State<Arc<Endpoint>>, request: Request) -> Response {
         });
     }
     let to_sessions = uses_session || method == "initialize";
-    let direct = eligible(&parts.headers, &peek);
-    // A known tool's name, or "unknown": names from requests must not become label values.
-    let tool_label = tool.map(|t| {
-        if ep.policy.rule(t).is_some() {
-            t.to_owned()
-        } else {
-            "unknown".into()
-        }
-    });
-    let mut response = dispatch(&ep, parts, bytes, direct, to_sessions).await;
+    let direct = eligible(&parts.headers, peek);
+    let mut response = dispatch(ep, parts, bytes, direct, to_sessions).await;
     if let Some(fields) = rate_fields {
         fields.apply(response.headers_mut());
-    }
-    if let Some(tool) = tool_label {
-        portcullis_metrics::TOOL_CALLS.inc(&[&tool, response.status().as_str()]);
     }
     response
 }

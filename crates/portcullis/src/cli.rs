@@ -52,6 +52,19 @@ pub enum Command {
     },
     /// The audit trail: every authentication and authorization decision, newest first.
     Audit(AuditArgs),
+    /// The configuration: `config check` validates it and prints the effective settings.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate flags, environment and file as `serve` (and `mcp`/`backend`) would read them,
+    /// then print the effective configuration as TOML with every secret masked. Exits 1 with
+    /// one line naming the setting when something is wrong.
+    Check(Box<McpArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -439,10 +452,16 @@ pub struct BackendArgs {
     /// each at least 32 characters. Required.
     #[arg(long, env = "SERVICE_AUTH_TOKEN", hide_env_values = true)]
     pub service_auth_token: Option<String>,
+    /// Read the service tokens from this file instead (for secrets mounted as files).
+    #[arg(long, env = "SERVICE_AUTH_TOKEN_FILE")]
+    pub service_auth_token_file: Option<PathBuf>,
     /// Key guarding /api/internal/* (X-API-Key), at least 32 characters [default: those
     /// routes refuse every request].
     #[arg(long, env = "INTERNAL_API_KEY", hide_env_values = true)]
     pub internal_api_key: Option<String>,
+    /// Read the internal API key from this file instead.
+    #[arg(long, env = "INTERNAL_API_KEY_FILE")]
+    pub internal_api_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -456,6 +475,9 @@ pub struct McpArgs {
     /// backend takes it) the first is used. At least 32 characters. Required.
     #[arg(long, env = "SERVICE_AUTH_TOKEN", hide_env_values = true)]
     pub service_auth_token: Option<String>,
+    /// Read the service token from this file instead (for secrets mounted as files).
+    #[arg(long, env = "SERVICE_AUTH_TOKEN_FILE")]
+    pub service_auth_token_file: Option<PathBuf>,
     /// Longest a backend call may take, retries included, in seconds [default: 30].
     #[arg(long, env = "PORTCULLIS_BACKEND_TIMEOUT_SECS")]
     pub backend_timeout_secs: Option<f64>,

@@ -800,3 +800,100 @@ fn redis_settings(
         cooldown: Duration::from_secs(5),
     })
 }
+
+/// What `config check` prints in place of a secret.
+pub const MASK: &str = "********";
+
+/// A URL with any password replaced by [`MASK`].
+fn masked_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some(MASK));
+            url.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+fn quota_text(quota: Option<Quota>) -> toml::Value {
+    quota.map_or_else(|| "off".into(), |q| q.to_string().into())
+}
+
+impl ServeSettings {
+    /// The effective settings, as `key = value` pairs in the flags' names, secrets masked.
+    pub fn describe(&self) -> Vec<(&'static str, toml::Value)> {
+        let c = &self.common;
+        let a = &self.authorization;
+        let r = &self.rate_limits;
+        let secs = |d: Duration| toml::Value::Integer(d.as_secs() as i64);
+        let list = |v: &[String]| toml::Value::Array(v.iter().map(|s| s.clone().into()).collect());
+        let keys = match &self.token_keys {
+            TokenKeys::Local => "built-in authorization server (local signing key)".to_owned(),
+            TokenKeys::File(path) => format!("file {}", path.display()),
+            TokenKeys::JwksUri(url) => format!("jwks_uri {url}"),
+            TokenKeys::Discovery => "discovery on the issuer".to_owned(),
+        };
+        let mut out: Vec<(&'static str, toml::Value)> = vec![
+            ("bind", c.bind.to_string().into()),
+            ("public_url", c.public_base().into()),
+            ("data_dir", c.data_dir.display().to_string().into()),
+            ("database_url", masked_url(&c.database_url).into()),
+            ("issuer", c.effective_issuer().into()),
+            ("audience", c.audience.clone().into()),
+            ("token_keys", keys.into()),
+            ("jwt_leeway_secs", secs(self.leeway)),
+            ("jwks_min_refresh_secs", secs(self.jwks_min_refresh)),
+            ("tenant_claim", self.tenant_claim.clone().into()),
+            ("legacy_sessions", self.legacy_sessions.into()),
+            (
+                "hide_forbidden_tools",
+                self.policy.hide_forbidden_tools.into(),
+            ),
+            ("allowed_origins", list(&self.allowed_origins)),
+            ("allowed_hosts", list(&self.allowed_hosts)),
+            ("max_body_bytes", (self.max_body_bytes as i64).into()),
+            (
+                "log_format",
+                if self.log_json { "json" } else { "pretty" }.into(),
+            ),
+            ("access_log", self.access_log.into()),
+            ("access_token_ttl_secs", secs(a.access_token_ttl)),
+            ("refresh_token_ttl_secs", secs(a.refresh_token_ttl)),
+            ("authorization_code_ttl_secs", secs(a.code_ttl)),
+            ("dynamic_registration", a.dynamic_registration.into()),
+            (
+                "max_registrations_per_hour",
+                i64::from(a.max_registrations_per_hour).into(),
+            ),
+            ("dev_mode", a.dev_mode.into()),
+            ("clients", (a.clients.len() as i64).into()),
+            ("rate_limit", quota_text(r.per_principal)),
+            ("client_rate_limit", quota_text(r.per_client)),
+            ("tenant_rate_limit", quota_text(r.per_tenant)),
+            ("ip_rate_limit", quota_text(r.per_ip)),
+        ];
+        let mut tools: Vec<_> = r.tools.iter().collect();
+        tools.sort_by_key(|(tool, _)| **tool);
+        let tools: toml::map::Map<String, toml::Value> = tools
+            .into_iter()
+            .map(|(tool, limit)| (tool.to_string(), quota_text(limit.quota)))
+            .collect();
+        out.push(("rate_limit_tools", toml::Value::Table(tools)));
+        if let Some(header) = &r.client_ip_header {
+            out.push(("client_ip_header", header.as_str().to_owned().into()));
+        }
+        if let Some(redis) = &r.redis {
+            out.push(("redis_url", masked_url(&redis.url).into()));
+            out.push(("redis_prefix", redis.prefix.clone().into()));
+            out.push((
+                "redis_timeout_ms",
+                (redis.timeout.as_millis() as i64).into(),
+            ));
+            out.push(("redis_failure_mode", redis.on_failure.as_str().into()));
+        }
+        if let Some(addr) = self.metrics_bind {
+            out.push(("metrics_bind", addr.to_string().into()));
+        }
+        out
+    }
+}

@@ -19,6 +19,8 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Development convenience: variables from ./.env, never overriding the real environment.
+    let _ = dotenvy::dotenv();
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -43,6 +45,9 @@ fn main() -> ExitCode {
             cli::Command::Keys { command } => admin::keys(command).await,
             cli::Command::Apikey { command } => api_keys::api_key(command).await,
             cli::Command::Audit(args) => api_keys::audit(args).await,
+            cli::Command::Config {
+                command: cli::ConfigCommand::Check(args),
+            } => microservice::check(*args),
         }
     });
     match result {

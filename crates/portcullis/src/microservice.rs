@@ -14,30 +14,58 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     cli::{BackendArgs, McpArgs, ServeArgs},
-    config::{ConfigError, parse_url, resolve_serve},
+    config::{ConfigError, MASK, ServeSettings, parse_url, resolve_serve},
     serve,
 };
 
 const TOKEN_FIX: &str = "set SERVICE_AUTH_TOKEN to a random value of at least 32 characters (e.g. `openssl rand -base64 32`); list several, comma-separated, while rotating";
 
-/// The service tokens from the flag/environment, else the file. Required.
-fn service_tokens(
-    flag: Option<&str>,
+/// A secret given directly, else read from a file (trimmed), else from the config file.
+fn secret_from(
+    key: &'static str,
+    env: &str,
+    direct: Option<&str>,
+    path: Option<&std::path::Path>,
     file: Option<&SecretString>,
-) -> Result<Vec<String>, ConfigError> {
-    let raw = flag.or(file.map(|s| s.expose_secret())).ok_or_else(|| {
+) -> Result<Option<SecretString>, ConfigError> {
+    if let Some(value) = direct {
+        return Ok(Some(SecretString::from(value)));
+    }
+    if let Some(path) = path {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::with_env(
+                key,
+                env,
+                format!("cannot read {}: {e}", path.display()),
+                "give the path of a readable file holding the secret",
+            )
+        })?;
+        return Ok(Some(SecretString::from(text.trim())));
+    }
+    Ok(file.cloned())
+}
+
+/// The service tokens, checked; `None` when none is configured.
+fn service_tokens(
+    direct: Option<&str>,
+    path: Option<&std::path::Path>,
+    file: Option<&SecretString>,
+) -> Result<Option<Vec<String>>, ConfigError> {
+    let env = "SERVICE_AUTH_TOKEN";
+    let Some(raw) = secret_from("service_auth_token", env, direct, path, file)? else {
+        return Ok(None);
+    };
+    parse_service_tokens(raw.expose_secret())
+        .map(Some)
+        .map_err(|e| ConfigError::with_env("service_auth_token", env, e.to_string(), TOKEN_FIX))
+}
+
+fn required_tokens(tokens: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    tokens.ok_or_else(|| {
         ConfigError::with_env(
             "service_auth_token",
             "SERVICE_AUTH_TOKEN",
             "is not set",
-            TOKEN_FIX,
-        )
-    })?;
-    parse_service_tokens(raw).map_err(|e| {
-        ConfigError::with_env(
-            "service_auth_token",
-            "SERVICE_AUTH_TOKEN",
-            e.to_string(),
             TOKEN_FIX,
         )
     })
@@ -54,25 +82,29 @@ pub async fn backend(args: BackendArgs) -> anyhow::Result<()> {
     };
     let settings = resolve_serve(&serve_args)?;
     let file = &settings.file_microservice;
-    let tokens = service_tokens(
+    let tokens = required_tokens(service_tokens(
         args.service_auth_token.as_deref(),
+        args.service_auth_token_file.as_deref(),
         file.service_auth_token.as_ref(),
+    )?)?;
+    let internal_key = secret_from(
+        "internal_api_key",
+        "INTERNAL_API_KEY",
+        args.internal_api_key.as_deref(),
+        args.internal_api_key_file.as_deref(),
+        file.internal_api_key.as_ref(),
     )?;
-    let internal = match args
-        .internal_api_key
-        .as_deref()
-        .or(file.internal_api_key.as_ref().map(|s| s.expose_secret()))
-    {
-        Some(raw) => Some(ServiceTokens::new(&parse_service_tokens(raw).map_err(
-            |e| {
+    let internal = match internal_key {
+        Some(raw) => Some(ServiceTokens::new(
+            &parse_service_tokens(raw.expose_secret()).map_err(|e| {
                 ConfigError::with_env(
                     "internal_api_key",
                     "INTERNAL_API_KEY",
                     e.to_string(),
                     "set INTERNAL_API_KEY to a random value of at least 32 characters",
                 )
-            },
-        )?)),
+            })?,
+        )),
         None => None,
     };
     serve::init_logging(settings.log_json);
@@ -136,29 +168,25 @@ fn spawn_idempotency_purge(store: portcullis_core::Store) -> tokio::task::JoinHa
     })
 }
 
-pub async fn mcp(args: McpArgs) -> anyhow::Result<()> {
-    let settings = resolve_serve(&args.serve)?;
+/// The backend client's settings, when a backend URL is configured.
+fn backend_config(
+    args: &McpArgs,
+    settings: &ServeSettings,
+) -> anyhow::Result<Option<BackendConfig>> {
     let file = &settings.file_microservice;
-    let raw_url = args
-        .backend_url
-        .clone()
-        .or(file.backend_url.clone())
-        .ok_or_else(|| {
-            ConfigError::new(
-                "backend_url",
-                "is not set",
-                "give the URL of the `portcullis backend`, e.g. http://127.0.0.1:8081",
-            )
-        })?;
+    let Some(raw_url) = args.backend_url.clone().or(file.backend_url.clone()) else {
+        return Ok(None);
+    };
     let mut base_url = parse_url("backend_url", &raw_url, "http://127.0.0.1:8081")?;
     // Relative paths join under the URL's path, whatever the operator wrote.
     if !base_url.path().ends_with('/') {
         base_url.set_path(&format!("{}/", base_url.path()));
     }
-    let tokens = service_tokens(
+    let tokens = required_tokens(service_tokens(
         args.service_auth_token.as_deref(),
+        args.service_auth_token_file.as_deref(),
         file.service_auth_token.as_ref(),
-    )?;
+    )?)?;
     let timeout = args
         .backend_timeout_secs
         .or(file.backend_timeout_secs)
@@ -180,11 +208,46 @@ pub async fn mcp(args: McpArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    let mut config = BackendConfig::new(base_url.clone(), SecretString::from(tokens[0].clone()));
+    let mut config = BackendConfig::new(base_url, SecretString::from(tokens[0].clone()));
     config.timeout = Duration::from_secs_f64(timeout);
     config.retries = retries;
+    Ok(Some(config))
+}
+
+pub async fn mcp(args: McpArgs) -> anyhow::Result<()> {
+    let settings = resolve_serve(&args.serve)?;
+    let config = backend_config(&args, &settings)?.ok_or_else(|| {
+        ConfigError::new(
+            "backend_url",
+            "is not set",
+            "give the URL of the `portcullis backend`, e.g. http://127.0.0.1:8081",
+        )
+    })?;
+    let (url, timeout, retries) = (config.base_url.clone(), config.timeout, config.retries);
     let client = BackendClient::new(config).context("cannot set up the backend HTTP client")?;
     serve::init_logging(settings.log_json);
-    tracing::info!(backend = %base_url, timeout_secs = timeout, retries, "tools run on the backend");
+    tracing::info!(backend = %url, timeout_secs = timeout.as_secs_f64(), retries, "tools run on the backend");
     serve::run_with(settings, Some(TaskSource::Backend(Arc::new(client)))).await
+}
+
+/// `portcullis config check`: validates as `serve`/`mcp` would and prints the effective
+/// configuration, secrets masked.
+pub fn check(args: McpArgs) -> anyhow::Result<()> {
+    let settings = resolve_serve(&args.serve)?;
+    let backend = backend_config(&args, &settings)?;
+    let mut lines = settings.describe();
+    if let Some(config) = &backend {
+        lines.push(("backend_url", config.base_url.to_string().into()));
+        lines.push(("backend_timeout_secs", config.timeout.as_secs_f64().into()));
+        lines.push(("backend_retries", i64::from(config.retries).into()));
+        lines.push(("service_auth_token", MASK.into()));
+    }
+    if settings.file_microservice.internal_api_key.is_some() {
+        lines.push(("internal_api_key", MASK.into()));
+    }
+    for (key, value) in lines {
+        println!("{key} = {value}");
+    }
+    eprintln!("the configuration is valid");
+    Ok(())
 }

@@ -1,0 +1,298 @@
+//! Operating Portcullis (issue 8): `config check`, `.env`, secrets from files, request ids and
+//! the access log, and `/metrics` read by a Prometheus text-format parser.
+
+mod support;
+
+use std::{collections::HashMap, process::Command};
+
+use serde_json::{Value, json};
+use support::{Db, McpClient, Options, TestApp, free_port};
+
+fn portcullis(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(support::binary())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("PORTCULLIS_CONFIG")
+        .env_remove("PORTCULLIS_RATE_LIMIT")
+        .env_remove("SERVICE_AUTH_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn config_check_prints_the_effective_configuration_with_secrets_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "tok-0123456789abcdef0123456789abcdef";
+    std::fs::write(
+        dir.path().join("portcullis.toml"),
+        format!(
+            "database_url = \"postgres://app:hunter2@db.internal/portcullis\"\n\
+             redis_url = \"redis://:redispass@127.0.0.1:6379/0\"\n\
+             service_auth_token = \"{token}\"\n\
+             backend_url = \"http://127.0.0.1:8081\"\n\
+             [rate_limits.tools.create_task]\nrate = \"10/min\"\n"
+        ),
+    )
+    .unwrap();
+    // .env supplies a variable (the real environment would win over it).
+    std::fs::write(dir.path().join(".env"), "PORTCULLIS_RATE_LIMIT=5/min\n").unwrap();
+    let data = dir.path().join("data");
+    let (ok, stdout, stderr) = portcullis(
+        dir.path(),
+        &[
+            "config",
+            "check",
+            "--config",
+            "portcullis.toml",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let parsed: toml::Table = stdout.parse().expect("the output is TOML");
+    assert_eq!(
+        parsed["database_url"].as_str(),
+        Some("postgres://app:********@db.internal/portcullis")
+    );
+    assert_eq!(
+        parsed["redis_url"].as_str(),
+        Some("redis://:********@127.0.0.1:6379/0")
+    );
+    assert_eq!(parsed["service_auth_token"].as_str(), Some("********"));
+    assert_eq!(
+        parsed["rate_limit"].as_str(),
+        Some("5/min (burst 20)"),
+        "from .env"
+    );
+    assert_eq!(
+        parsed["rate_limit_tools"]["create_task"].as_str(),
+        Some("10/min (burst 10)")
+    );
+    assert_eq!(parsed["access_log"].as_bool(), Some(false));
+    for secret in ["hunter2", "redispass", token] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{secret} was printed"
+        );
+    }
+
+    // Bad values: exit 1 and one line naming the setting.
+    for (args, key) in [
+        (vec!["--rate-limit", "lots"], "rate_limit"),
+        (vec!["--bind", "nowhere"], "bind"),
+        (vec!["--backend-url", "ftp://x"], "backend_url"),
+        (
+            vec!["--backend-url", "http://x", "--service-auth-token", "short"],
+            "service_auth_token",
+        ),
+    ] {
+        let mut all = vec!["config", "check", "--data-dir", data.to_str().unwrap()];
+        all.extend(args.iter());
+        let (ok, stdout, stderr) = portcullis(dir.path(), &all);
+        assert!(!ok, "{args:?} passed");
+        assert!(stdout.is_empty(), "{stdout}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(&format!("`{key}`")), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("short\""),
+            "the secret was echoed: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn secrets_can_come_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "file-token-0123456789abcdef0123456789";
+    std::fs::write(dir.path().join("token"), format!("{token}\n")).unwrap();
+    let data = dir.path().join("data");
+    let (ok, stdout, stderr) = portcullis(
+        dir.path(),
+        &[
+            "config",
+            "check",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--backend-url",
+            "http://127.0.0.1:8081",
+            "--service-auth-token-file",
+            "token",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("service_auth_token = \"********\"") && !stdout.contains(token));
+    let (ok, _, stderr) = portcullis(
+        dir.path(),
+        &[
+            "config",
+            "check",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--backend-url",
+            "http://127.0.0.1:8081",
+            "--service-auth-token-file",
+            "missing",
+        ],
+    );
+    assert!(!ok && stderr.contains("`service_auth_token`") && stderr.contains("cannot read"));
+}
+
+/// Each log line of a request carries its id (the caller's `X-Request-ID`, echoed back), and
+/// `--access-log` adds one line per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_and_the_access_log() {
+    let app = TestApp::spawn_with(
+        Db::Sqlite,
+        Options {
+            args: ["--access-log", "--log-format", "json"]
+                .map(String::from)
+                .to_vec(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let client = app.client("alice").header("X-Request-ID", "req-test-42");
+    let reply = client.call("list_tasks", json!({})).await;
+    reply.result();
+    assert_eq!(reply.header("x-request-id"), Some("req-test-42"));
+    let generated = app.client("bob").call("list_tasks", json!({})).await;
+    let generated_id = generated
+        .header("x-request-id")
+        .expect("an id is generated")
+        .to_owned();
+    assert_eq!(generated_id.len(), 36, "a UUID: {generated_id}");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let lines: Vec<Value> = app
+        .stderr()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let access = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["fields"]["message"] == "request" && l["span"]["request_id"] == id)
+    };
+    let line = access("req-test-42").expect("an access-log line for the request");
+    assert_eq!(line["fields"]["endpoint"], "/mcp");
+    assert_eq!(line["fields"]["status"], 200);
+    assert_eq!(line["fields"]["user"], "alice");
+    assert_eq!(line["fields"]["via"], "oauth");
+    assert!(access(&generated_id).is_some());
+}
+
+fn samples(text: &str) -> Vec<prometheus_parse::Sample> {
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    prometheus_parse::Scrape::parse(lines)
+        .expect("valid Prometheus text")
+        .samples
+}
+
+fn value_of(samples: &[prometheus_parse::Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
+            prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_on_their_own_address_in_the_prometheus_format() {
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let app = TestApp::spawn_with(
+        Db::Sqlite,
+        Options {
+            args: vec!["--metrics-bind".into(), metrics.clone()],
+            ..Options::default()
+        },
+    )
+    .await;
+    let alice = app.client("alice");
+    alice.ok("create_task", json!({ "title": "t" })).await;
+    alice.ok("list_tasks", json!({})).await;
+    let reader = McpClient::new(app.mcp_url(), app.token("carol", "tasks:read"));
+    assert_eq!(
+        reader
+            .call("create_task", json!({ "title": "x" }))
+            .await
+            .status,
+        403
+    );
+    let anonymous = McpClient::new(app.mcp_url(), "bad-token".into());
+    assert_eq!(anonymous.call("list_tasks", json!({})).await.status, 401);
+    // Not on the public listener.
+    let public = reqwest::get(format!("{}/metrics", app.base)).await.unwrap();
+    assert_ne!(public.status(), 200);
+
+    let text = reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let s = samples(&text);
+    let requests = |status| {
+        value_of(
+            &s,
+            "portcullis_http_requests_total",
+            &[("route", "/mcp"), ("method", "POST"), ("status", status)],
+        )
+    };
+    assert_eq!(requests("200"), 2.0, "{text}");
+    assert_eq!(requests("403"), 1.0);
+    assert_eq!(requests("401"), 1.0);
+    let tool = |tool, status| {
+        value_of(
+            &s,
+            "portcullis_tool_calls_total",
+            &[("tool", tool), ("status", status)],
+        )
+    };
+    assert_eq!(tool("create_task", "200"), 1.0);
+    assert_eq!(tool("create_task", "403"), 1.0);
+    let auth = |method, result| {
+        value_of(
+            &s,
+            "portcullis_auth_decisions_total",
+            &[("method", method), ("result", result)],
+        )
+    };
+    assert_eq!(auth("oauth", "authenticated"), 3.0);
+    assert_eq!(auth("oauth", "denied"), 1.0);
+    assert_eq!(auth("oauth", "rejected"), 1.0, "{text}");
+    assert!(value_of(&s, "portcullis_db_pool_connections", &[("state", "total")]) >= 1.0);
+    assert_eq!(
+        value_of(
+            &s,
+            "portcullis_rate_limit_decisions_total",
+            &[("class", "user"), ("outcome", "allowed")]
+        ),
+        3.0
+    );
+    // The latency histogram: its count matches the requests, buckets are cumulative.
+    let histogram: HashMap<String, f64> = s
+        .iter()
+        .filter(|x| x.metric == "portcullis_http_request_duration_seconds")
+        .filter(|x| x.labels.get("route") == Some("/mcp"))
+        .filter_map(|x| match &x.value {
+            prometheus_parse::Value::Histogram(buckets) => Some(
+                buckets
+                    .iter()
+                    .map(|b| (b.less_than.to_string(), b.count))
+                    .collect::<HashMap<_, _>>(),
+            ),
+            _ => None,
+        })
+        .next()
+        .expect("a histogram for /mcp");
+    assert_eq!(histogram["inf"], 4.0, "{histogram:?}");
+}
