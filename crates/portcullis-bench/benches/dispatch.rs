@@ -86,6 +86,7 @@ fn bench(c: &mut Criterion) {
                 per_principal: portcullis_ratelimit::Quota::parse("1000000/s", None).unwrap(),
                 ..portcullis_http::RateLimits::none()
             }),
+            access_log: false,
             tasks: None,
         };
         // Audited like the server: every request queues one decision for the writer task.
