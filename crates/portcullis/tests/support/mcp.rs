@@ -119,6 +119,31 @@ impl McpClient {
         .await
     }
 
+    /// Like [`Self::call`], but `None` when the server cannot be reached or drops the
+    /// connection (for tests that stop servers).
+    pub async fn try_call(&self, tool: &str, arguments: Value) -> Option<Reply> {
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", self.era.version());
+        if !self.token.is_empty() {
+            req = req.bearer_auth(&self.token);
+        }
+        let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": { "name": tool, "arguments": arguments } });
+        let response = req.json(&body).send().await.ok()?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.ok()?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Some(Reply {
+            status,
+            headers,
+            body,
+        })
+    }
+
     /// Calls `tool` and returns `structuredContent`, asserting the call succeeded.
     pub async fn ok(&self, tool: &str, arguments: Value) -> Value {
         let reply = self.call(tool, arguments).await;

@@ -100,6 +100,9 @@ pub fn binary() -> PathBuf {
 /// A running `portcullis serve`. Killed on drop; its stderr is kept for assertions.
 pub struct TestApp {
     pub base: String,
+    /// What clients are told the server is (the same for every replica of a deployment).
+    pub public_url: String,
+    pub data_dir: PathBuf,
     pub port: u16,
     pub issuer: TestIssuer,
     pub dir: tempfile::TempDir,
@@ -120,6 +123,17 @@ pub struct Options {
     pub command: Option<String>,
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
+    /// Replicas of one deployment: the same public URL, data directory (signing keys) and
+    /// database instead of this server's own.
+    pub shared: Option<Shared>,
+}
+
+/// What the replicas of one deployment share.
+#[derive(Clone)]
+pub struct Shared {
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub database_url: String,
 }
 
 impl TestApp {
@@ -129,20 +143,34 @@ impl TestApp {
 
     pub async fn spawn_with(db: Db, options: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let test_db = TestDb::create(db, dir.path()).await;
+        let test_db = match &options.shared {
+            Some(shared) => TestDb {
+                url: shared.database_url.clone(),
+                pg_name: None,
+            },
+            None => TestDb::create(db, dir.path()).await,
+        };
         let issuer = TestIssuer::new("https://issuer.test");
         let key_path = dir.path().join("public.pem");
         std::fs::write(&key_path, issuer.public_pem()).unwrap();
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
+        let public_url = options
+            .shared
+            .as_ref()
+            .map_or_else(|| base.clone(), |s| s.public_url.clone());
+        let data_dir = options
+            .shared
+            .as_ref()
+            .map_or_else(|| dir.path().join("data"), |s| s.data_dir.clone());
         let mut args: Vec<String> = vec![
             options.command.clone().unwrap_or_else(|| "serve".into()),
             "--bind".into(),
             format!("127.0.0.1:{port}"),
             "--public-url".into(),
-            base.clone(),
+            public_url.clone(),
             "--data-dir".into(),
-            dir.path().join("data").display().to_string(),
+            data_dir.display().to_string(),
             "--database-url".into(),
             test_db.url.clone(),
         ];
@@ -153,7 +181,7 @@ impl TestApp {
                 "--issuer".into(),
                 issuer.issuer.clone(),
                 "--audience".into(),
-                format!("{base}/mcp"),
+                format!("{public_url}/mcp"),
             ]);
         }
         args.extend(options.args);
@@ -167,6 +195,8 @@ impl TestApp {
             .expect("start portcullis");
         let app = Self {
             base,
+            public_url,
+            data_dir,
             port,
             issuer,
             dir,
@@ -208,11 +238,11 @@ impl TestApp {
             .args(args)
             .args([
                 "--data-dir",
-                &self.dir.path().join("data").display().to_string(),
+                &self.data_dir.display().to_string(),
                 "--database-url",
                 &self.database_url,
                 "--public-url",
-                &self.base,
+                &self.public_url,
             ])
             .env_remove("PORTCULLIS_CONFIG")
             .stdin(Stdio::piped())
@@ -243,11 +273,20 @@ impl TestApp {
 
     /// A token for `sub` with `scope`, accepted by this server.
     pub fn token(&self, sub: &str, scope: &str) -> String {
-        self.issuer.token(sub, scope, &self.mcp_url())
+        self.issuer
+            .token(sub, scope, &format!("{}/mcp", self.public_url))
     }
 
     pub fn client(&self, sub: &str) -> McpClient {
         McpClient::new(self.mcp_url(), self.token(sub, "tasks:read tasks:write"))
+    }
+}
+
+impl TestApp {
+    /// Kills the server at once, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
