@@ -28,6 +28,7 @@ struct Backend {
     child: Child,
     issuer: TestIssuer,
     database_url: String,
+    log: std::path::PathBuf,
     _db: support::TestDb,
 }
 
@@ -42,7 +43,8 @@ impl Backend {
         let issuer = TestIssuer::new("https://issuer.test");
         std::fs::write(dir.path().join("public.pem"), issuer.public_pem()).unwrap();
         let port = free_port();
-        let child = spawn_backend(dir.path(), port, tokens, &issuer.issuer, &test_db.url);
+        let log = support::log_path(dir.path());
+        let child = spawn_backend(dir.path(), port, tokens, &issuer.issuer, &test_db.url, &log);
         let backend = Self {
             base: format!("http://127.0.0.1:{port}"),
             port,
@@ -50,6 +52,7 @@ impl Backend {
             child,
             issuer,
             database_url: test_db.url.clone(),
+            log,
             _db: test_db,
         };
         backend.wait_up().await;
@@ -69,7 +72,7 @@ impl Backend {
     }
 
     fn stderr(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     fn stop(&mut self) {
@@ -86,6 +89,7 @@ impl Backend {
             tokens,
             &self.issuer.issuer,
             &self.database_url,
+            &self.log,
         );
         self.wait_up().await;
     }
@@ -97,6 +101,7 @@ fn spawn_backend(
     tokens: &str,
     issuer: &str,
     database_url: &str,
+    log: &std::path::Path,
 ) -> Child {
     let base = format!("http://127.0.0.1:{port}");
     Command::new(support::binary())
@@ -119,7 +124,7 @@ fn spawn_backend(
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(dir.join("stderr.log"))
+                .open(log)
                 .unwrap(),
         )
         .spawn()

@@ -85,6 +85,15 @@ impl Drop for TestDb {
     }
 }
 
+/// Where a spawned server's stderr goes: `PORTCULLIS_TEST_LOG_DIR` when set (scripts/test.sh
+/// sets it and checks every log of the run for secrets afterwards), else `dir`.
+pub fn log_path(dir: &Path) -> PathBuf {
+    match std::env::var_os("PORTCULLIS_TEST_LOG_DIR") {
+        Some(logs) => PathBuf::from(logs).join(format!("{}.log", uuid::Uuid::new_v4().simple())),
+        None => dir.join("stderr.log"),
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -110,6 +119,7 @@ pub struct TestApp {
     _db: TestDb,
     pub database_url: String,
     pub http: reqwest::Client,
+    log: PathBuf,
 }
 
 /// What to start the server with, beyond the defaults of [`TestApp::spawn`].
@@ -185,12 +195,13 @@ impl TestApp {
             ]);
         }
         args.extend(options.args);
+        let log = log_path(dir.path());
         let child = Command::new(binary())
             .args(&args)
             .env_remove("PORTCULLIS_CONFIG")
             .envs(options.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start portcullis");
         let app = Self {
@@ -204,6 +215,7 @@ impl TestApp {
             database_url: test_db.url.clone(),
             _db: test_db,
             http: reqwest::Client::new(),
+            log,
         };
         app.wait_healthy().await;
         app
@@ -227,7 +239,7 @@ impl TestApp {
     }
 
     pub fn stderr(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Runs `portcullis ARGS --data-dir … --database-url …` against this server's data,
