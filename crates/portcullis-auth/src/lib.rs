@@ -38,7 +38,7 @@ mod verifier;
 pub use challenge::Challenge;
 pub use error::{AuthError, TokenError};
 pub use keys::{KeyProvider, KeySet, KeySource};
-pub use metadata::{ProtectedResourceMetadata, metadata_routes};
+pub use metadata::{ProtectedResourceMetadata, metadata_routes, public_cors};
 pub use middleware::{authenticate_bearer, require_bearer};
 pub use principal::{AuthMethod, Principal, ScopeSet};
 pub use resource_server::{ResourceServer, ResourceServerConfig, RevocationCheck};

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    http::{HeaderValue, header},
+    extract::Request,
+    http::{HeaderValue, Method, StatusCode, header},
+    middleware::Next,
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -55,5 +57,38 @@ pub fn metadata_routes<S: Clone + Send + Sync + 'static>(rs: Arc<ResourceServer>
     if rs.metadata_path() != root {
         router = router.route(rs.metadata_path(), get(handler));
     }
-    router
+    // Browser-based clients read the metadata cross-origin.
+    router.layer(axum::middleware::from_fn(public_cors))
+}
+
+/// CORS for the endpoints browser-based MCP clients call directly. They carry no cookies, so
+/// any origin may call them; credentials are in the request itself.
+pub async fn public_cors(request: Request, next: Next) -> Response {
+    if request.method() == Method::OPTIONS {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let h = response.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type, mcp-protocol-version"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        return response;
+    }
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
 }

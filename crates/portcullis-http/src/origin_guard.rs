@@ -2,12 +2,18 @@
 //! Warning"): an `Origin` that is present and not allowed gets 403, and a `Host` that is neither
 //! a loopback name nor an allowed host gets 403, which defeats DNS rebinding against a server
 //! on loopback (no CORS preflight fires in that attack, so only the server can refuse).
+//!
+//! For browser-based MCP clients at an allowed origin it also answers CORS: preflights
+//! (`OPTIONS` with `Access-Control-Request-Method`) get 204 before authentication, and every
+//! response to an allowed origin names it in `Access-Control-Allow-Origin` and exposes the
+//! headers a client must read (`WWW-Authenticate` for the OAuth challenge, `Mcp-Session-Id`,
+//! the rate-limit fields).
 
 use std::sync::Arc;
 
 use axum::{
     extract::{Request, State},
-    http::{StatusCode, header},
+    http::{HeaderValue, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -103,8 +109,48 @@ pub(crate) async fn guard(
         )
             .into_response();
     }
-    next.run(request).await
+    let Some(origin) = request.headers().get(header::ORIGIN).cloned() else {
+        return next.run(request).await;
+    };
+    let preflight = request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = if preflight {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let h = response.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(ALLOW_HEADERS),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        response
+    } else {
+        next.run(request).await
+    };
+    let h = response.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(EXPOSE_HEADERS),
+    );
+    h.append(header::VARY, HeaderValue::from_static("Origin"));
+    response
 }
+
+/// Request headers an MCP client sends.
+const ALLOW_HEADERS: &str = "authorization, content-type, accept, mcp-protocol-version, \
+    mcp-session-id, mcp-method, mcp-name, last-event-id, x-api-key, x-mcp-user, x-request-id";
+/// Response headers an MCP client reads.
+const EXPOSE_HEADERS: &str = "www-authenticate, mcp-session-id, mcp-protocol-version, \
+    retry-after, ratelimit, ratelimit-policy, x-request-id";
 
 #[cfg(test)]
 mod tests {

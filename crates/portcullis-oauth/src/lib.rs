@@ -36,10 +36,6 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    extract::Request,
-    http::{HeaderValue, Method, StatusCode, header},
-    middleware::Next,
-    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use portcullis_auth::{JwtVerifier, KeySource, VerifierSettings};
@@ -217,7 +213,8 @@ impl AuthorizationServer {
         } else {
             api
         };
-        let api = metadata::routes(api, &self.config.issuer).layer(axum::middleware::from_fn(cors));
+        let api = metadata::routes(api, &self.config.issuer)
+            .layer(axum::middleware::from_fn(portcullis_auth::public_cors));
         // The authorization endpoint and its pages are for browsers navigating, never for
         // cross-origin scripts (OAuth 2.1 §3.1): no CORS there.
         let pages = Router::new()
@@ -231,36 +228,4 @@ impl AuthorizationServer {
             .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
             .with_state(self)
     }
-}
-
-/// CORS for the endpoints browser-based MCP clients call directly. They carry no cookies, so
-/// any origin may call them; credentials are in the request itself.
-async fn cors(request: Request, next: Next) -> Response {
-    if request.method() == Method::OPTIONS {
-        let mut response = StatusCode::NO_CONTENT.into_response();
-        let h = response.headers_mut();
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, OPTIONS"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type, mcp-protocol-version"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("600"),
-        );
-        return response;
-    }
-    let mut response = next.run(request).await;
-    response.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    response
 }

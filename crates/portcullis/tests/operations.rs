@@ -296,3 +296,75 @@ async fn metrics_are_served_on_their_own_address_in_the_prometheus_format() {
         .expect("a histogram for /mcp");
     assert_eq!(histogram["inf"], 4.0, "{histogram:?}");
 }
+
+/// Browser MCP clients at an allowed origin: preflight without credentials, CORS headers on
+/// answers (the OAuth challenge readable), other origins refused; metadata readable anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_for_allowed_browser_origins() {
+    let app = TestApp::spawn_with(
+        Db::Sqlite,
+        Options {
+            args: vec!["--allowed-origins".into(), "https://app.example".into()],
+            ..Options::default()
+        },
+    )
+    .await;
+    let preflight = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.mcp_url())
+        .header("Origin", "https://app.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization, content-type, mcp-protocol-version",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    let h = preflight.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://app.example");
+    assert!(
+        h["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
+    assert!(
+        h["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+
+    let anonymous =
+        McpClient::new(app.mcp_url(), String::new()).header("Origin", "https://app.example");
+    let reply = anonymous.call("list_tasks", json!({})).await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert!(
+        reply
+            .header("access-control-expose-headers")
+            .unwrap()
+            .contains("www-authenticate")
+    );
+
+    let other = McpClient::new(app.mcp_url(), app.token("alice", "tasks:read"))
+        .header("Origin", "https://evil.example");
+    assert_eq!(other.call("list_tasks", json!({})).await.status, 403);
+
+    let metadata = app
+        .http
+        .get(format!(
+            "{}/.well-known/oauth-protected-resource/mcp",
+            app.base
+        ))
+        .header("Origin", "https://anywhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metadata.headers()["access-control-allow-origin"], "*");
+}
