@@ -28,7 +28,11 @@ cargo build --release -q -p portcullis -p portcullis-bench
 
 WORK=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+# Servers started in subshells (`< <(start_portcullis …)`) record their pid in $WORK/pids.
+cleanup() {
+  for p in "${PIDS[@]}" $(cat "$WORK/pids" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 BIN=target/release
@@ -51,7 +55,7 @@ start_portcullis() { # binary name [serve args...]
   url="http://127.0.0.1:$port"
   TOKIO_WORKER_THREADS=1 taskset -c "$SERVER_CPU" "$bin" serve --bind "127.0.0.1:$port" --public-url "$url" \
     --data-dir "$WORK/$name" --jwt-public-key "$WORK/public.pem" --issuer "$ISS" --audience "$url/mcp" "$@" 2>"$WORK/$name.log" &
-  PIDS+=($!)
+  echo $! >> "$WORK/pids"
   wait_up "$url/health"
   token=$("$BIN/bench-token" mint "$WORK/private.pem" "$ISS" "$url/mcp" bench "tasks:read tasks:write")
   for _ in $(seq 1 10); do

@@ -410,6 +410,13 @@ pub struct ServeArgs {
     /// [default: false].
     #[arg(long, env = "PORTCULLIS_ACCESS_LOG", num_args = 0..=1, default_missing_value = "true")]
     pub access_log: Option<bool>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key) [default: plain HTTP, for
+    /// deployments behind a proxy that terminates TLS].
+    #[arg(long, env = "PORTCULLIS_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "PORTCULLIS_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// Serve Prometheus /metrics on this address (e.g. 127.0.0.1:9090) [default: not served].
     #[arg(long, env = "PORTCULLIS_METRICS_BIND")]
     pub metrics_bind: Option<String>,

@@ -95,6 +95,8 @@ struct FileConfig {
     redis_failure_mode: Option<String>,
     metrics_bind: Option<String>,
     access_log: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     #[serde(default)]
     rate_limits: FileRateLimits,
     service_auth_token: Option<String>,
@@ -222,6 +224,8 @@ pub struct ServeSettings {
     pub rate_limits: RateLimitSettings,
     pub metrics_bind: Option<SocketAddr>,
     pub access_log: bool,
+    /// Certificate chain and key files when serving HTTPS itself.
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// Microservice settings as the file gives them; the flags of `backend`/`mcp` win.
     pub file_microservice: FileMicroservice,
 }
@@ -459,7 +463,29 @@ pub fn resolve_common(args: &CommonArgs) -> anyhow::Result<(CommonSettings, File
 pub struct FileConfigHandle(FileConfig);
 
 pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
-    let (common, FileConfigHandle(mut file)) = resolve_common(&args.common)?;
+    let (mut common, FileConfigHandle(mut file)) = resolve_common(&args.common)?;
+    let tls = match (
+        args.tls_cert.clone().or(file.tls_cert.take()),
+        args.tls_key.clone().or(file.tls_key.take()),
+    ) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => {
+            return Err(ConfigError::new(
+                "tls_cert",
+                "only one of --tls-cert and --tls-key is set",
+                "give both the certificate chain and its private key, or neither",
+            )
+            .into());
+        }
+    };
+    // Serving HTTPS itself, the default public URL (and audience) are https too.
+    if tls.is_some() && args.common.public_url.is_none() && file.public_url.is_none() {
+        let _ = common.public_url.set_scheme("https");
+        if args.common.audience.is_none() && file.audience.is_none() {
+            common.audience = format!("{}/mcp", common.public_base());
+        }
+    }
     let rate_limits = rate_limits(args, &mut file)?;
     let metrics_bind = match args.metrics_bind.clone().or(file.metrics_bind.take()) {
         Some(raw) => Some(raw.parse().map_err(|_| {
@@ -605,6 +631,7 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         backend_retries: file.backend_retries,
     };
     Ok(ServeSettings {
+        tls,
         access_log: args.access_log.or(file.access_log).unwrap_or(false),
         file_microservice,
         rate_limits,
@@ -890,6 +917,10 @@ impl ServeSettings {
                 (redis.timeout.as_millis() as i64).into(),
             ));
             out.push(("redis_failure_mode", redis.on_failure.as_str().into()));
+        }
+        if let Some((cert, key)) = &self.tls {
+            out.push(("tls_cert", cert.display().to_string().into()));
+            out.push(("tls_key", key.display().to_string().into()));
         }
         if let Some(addr) = self.metrics_bind {
             out.push(("metrics_bind", addr.to_string().into()));

@@ -40,6 +40,11 @@ pub async fn open_store(common: &CommonSettings) -> anyhow::Result<Store> {
 /// Serves MCP with the settings; task tools run on `tasks` (a backend) or on the store.
 pub async fn run_with(settings: ServeSettings, tasks: Option<TaskSource>) -> anyhow::Result<()> {
     let common = &settings.common;
+    // Certificates are checked before anything else starts.
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(crate::tls::server_config(cert, key)?),
+        None => None,
+    };
     let store = open_store(common).await?;
     let authorization_server = match settings.token_keys {
         TokenKeys::Local => Some(Arc::new(authorization_server(&settings, &store).await?)),
@@ -104,12 +109,22 @@ pub async fn run_with(settings: ServeSettings, tasks: Option<TaskSource>) -> any
         Some(addr) => Some(serve_metrics(addr, rate_limits.clone(), store.clone()).await?),
         None => None,
     };
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    match tls {
+        Some(config) => {
+            use axum::serve::ListenerExt;
+            // `tap_io` lends the TLS listener axum's connect-info support for its address.
+            let listener = crate::tls::TlsListener::new(listener, config)?.tap_io(|_| {});
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
+        }
+        None => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
+        }
+    }
     for task in maintenance.into_iter().chain(metrics).chain([sweeper]) {
         task.abort();
     }

@@ -368,3 +368,103 @@ async fn cors_for_allowed_browser_origins() {
         .unwrap();
     assert_eq!(metadata.headers()["access-control-allow-origin"], "*");
 }
+
+/// `--tls-cert`/`--tls-key`: the server speaks HTTPS itself, with an https public URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_https_with_a_configured_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        // A leaf, not a CA: certificate verifiers refuse a CA certificate as a server's.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl makes the test certificate");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let port = free_port();
+    let data = dir.path().join("data");
+    // Killed when the test ends, passed or not.
+    struct Server(std::process::Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Server(
+        Command::new(support::binary())
+            .args([
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(&data)
+            .arg("--tls-cert")
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .env_remove("PORTCULLIS_CONFIG")
+            .stderr(std::fs::File::create(support::log_path(dir.path())).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let trusted = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    let https = reqwest::Client::builder()
+        .add_root_certificate(trusted)
+        .build()
+        .unwrap();
+    let base = format!("https://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while let Err(error) = https.get(format!("{base}/health")).send().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no HTTPS answer: {error:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The metadata advertises the https resource, and an MCP call works over TLS.
+    let prm: Value = https
+        .get(format!("{base}/.well-known/oauth-protected-resource/mcp"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(prm["resource"], format!("{base}/mcp"));
+    let out = Command::new(support::binary())
+        .args(["token", "mint", "--sub", "alice", "--data-dir"])
+        .arg(&data)
+        .args(["--public-url", &base])
+        .output()
+        .unwrap();
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let mut client = McpClient::new(format!("{base}/mcp"), token);
+    client.http = https;
+    client.ok("list_tasks", json!({})).await;
+    // Plain HTTP on the TLS port gets no answer.
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{port}/health"))
+            .await
+            .is_err()
+    );
+}
