@@ -59,11 +59,12 @@ pub fn app(
 
 /// Wraps a whole application (MCP endpoint, authorization server …) in the per-request layer:
 /// request id, metrics, and the access log when `access_log` is on.
-pub fn observed(app: Router, access_log: bool) -> Router {
+pub fn observed(app: Router, access_log: bool, timeout: Option<std::time::Duration>) -> Router {
     app.layer(axum::middleware::from_fn_with_state(
         RequestLog {
             enabled: access_log,
             message: "request",
+            timeout,
         },
         observe,
     ))

@@ -23,13 +23,16 @@ pub struct LoggedUser {
     pub via: &'static str,
 }
 
-/// How the request log behaves on one listener.
+/// How the request layer behaves on one listener.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestLog {
     /// Log one line per request at info.
     pub enabled: bool,
     /// The line's message (`request`, or `backend request` on the backend).
     pub message: &'static str,
+    /// Longest a request other than a GET may take before it is answered 503 (GETs may be
+    /// long-lived event streams).
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// The route template a path belongs to: a small fixed set, so metrics stay bounded whatever
@@ -76,9 +79,19 @@ pub async fn observe(State(log): State<RequestLog>, mut request: Request, next: 
     let method = request.method().clone();
     let route = route_of(request.uri().path());
     let span = tracing::info_span!("request", request_id = %id);
-    let mut response = portcullis_metrics::with_request_id(id, next.run(request))
-        .instrument(span.clone())
-        .await;
+    let limit = log.timeout.filter(|_| method != axum::http::Method::GET);
+    let work = portcullis_metrics::with_request_id(id, next.run(request)).instrument(span.clone());
+    let mut response = match limit {
+        Some(limit) => match tokio::time::timeout(limit, work).await {
+            Ok(response) => response,
+            Err(_) => {
+                let _entered = span.enter();
+                tracing::warn!(endpoint = route, "request timed out");
+                timed_out(limit)
+            }
+        },
+        None => work.await,
+    };
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     portcullis_metrics::HTTP_REQUESTS.inc(&[route, method.as_str(), &status.to_string()]);
@@ -97,6 +110,27 @@ pub async fn observe(State(log): State<RequestLog>, mut request: Request, next: 
         );
     }
     response.headers_mut().insert(REQUEST_ID, header);
+    response
+}
+
+/// 503 for a request that ran out of time; `Retry-After` invites one more try.
+fn timed_out(limit: std::time::Duration) -> Response {
+    use axum::response::IntoResponse;
+    let body = serde_json::json!({
+        "error": {
+            "type": "timeout_error",
+            "message": format!("the request did not finish within {} s", limit.as_secs_f64()),
+        }
+    });
+    let mut response = (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(body),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        HeaderValue::from_static("1"),
+    );
     response
 }
 

@@ -410,6 +410,10 @@ pub struct ServeArgs {
     /// [default: false].
     #[arg(long, env = "PORTCULLIS_ACCESS_LOG", num_args = 0..=1, default_missing_value = "true")]
     pub access_log: Option<bool>,
+    /// Longest a request (other than a GET stream) may take before it is answered 503, in
+    /// seconds [default: 60].
+    #[arg(long, env = "PORTCULLIS_REQUEST_TIMEOUT_SECS")]
+    pub request_timeout_secs: Option<u64>,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key) [default: plain HTTP, for
     /// deployments behind a proxy that terminates TLS].
     #[arg(long, env = "PORTCULLIS_TLS_CERT")]

@@ -97,6 +97,7 @@ struct FileConfig {
     access_log: Option<bool>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    request_timeout_secs: Option<u64>,
     #[serde(default)]
     rate_limits: FileRateLimits,
     service_auth_token: Option<String>,
@@ -226,6 +227,7 @@ pub struct ServeSettings {
     pub access_log: bool,
     /// Certificate chain and key files when serving HTTPS itself.
     pub tls: Option<(PathBuf, PathBuf)>,
+    pub request_timeout: Duration,
     /// Microservice settings as the file gives them; the flags of `backend`/`mcp` win.
     pub file_microservice: FileMicroservice,
 }
@@ -630,7 +632,15 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         backend_timeout_secs: file.backend_timeout_secs,
         backend_retries: file.backend_retries,
     };
+    let request_timeout = Duration::from_secs(ranged(
+        "request_timeout_secs",
+        args.request_timeout_secs
+            .or(file.request_timeout_secs)
+            .unwrap_or(60),
+        1..=3600,
+    )?);
     Ok(ServeSettings {
+        request_timeout,
         tls,
         access_log: args.access_log.or(file.access_log).unwrap_or(false),
         file_microservice,
@@ -884,6 +894,7 @@ impl ServeSettings {
                 if self.log_json { "json" } else { "pretty" }.into(),
             ),
             ("access_log", self.access_log.into()),
+            ("request_timeout_secs", secs(self.request_timeout)),
             ("access_token_ttl_secs", secs(a.access_token_ttl)),
             ("refresh_token_ttl_secs", secs(a.refresh_token_ttl)),
             ("authorization_code_ttl_secs", secs(a.code_ttl)),

@@ -130,6 +130,7 @@ pub async fn backend(args: BackendArgs) -> anyhow::Result<()> {
             service_tokens: ServiceTokens::new(&tokens),
             internal_api_key: internal,
             max_body_bytes: settings.max_body_bytes,
+            request_timeout: Some(settings.request_timeout),
         },
     );
     let purge = spawn_idempotency_purge(store.clone());

@@ -104,7 +104,7 @@ pub async fn run_with(settings: ServeSettings, tasks: Option<TaskSource>) -> any
         database = ?store.backend(),
         "portcullis is serving"
     );
-    let app = portcullis_http::observed(app, settings.access_log);
+    let app = portcullis_http::observed(app, settings.access_log, Some(settings.request_timeout));
     let metrics = match settings.metrics_bind {
         Some(addr) => Some(serve_metrics(addr, rate_limits.clone(), store.clone()).await?),
         None => None,

@@ -548,3 +548,37 @@ async fn a_create_retried_after_a_dropped_response_leaves_one_task() {
         "the dropped attempt was logged"
     );
 }
+
+/// SIGTERM while a call is in flight: the call still gets its answer, then the process exits
+/// cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_in_flight_requests() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let mut app = mcp(&url, TOKEN_A, &["--backend-timeout-secs", "2"]).await;
+    let alice = app.client("alice");
+    let in_flight = tokio::spawn(async move { alice.try_call("list_tasks", json!({})).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let exited_cleanly = tokio::task::spawn_blocking(move || {
+        let ok = app.terminate();
+        (ok, app)
+    });
+    let reply = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight call was answered");
+    let result = reply.result();
+    assert_eq!(
+        result["structuredContent"]["error_type"], "timeout_error",
+        "{result}"
+    );
+    let (ok, app) = exited_cleanly.await.unwrap();
+    assert!(ok, "the server did not exit cleanly:\n{}", app.stderr());
+    assert!(app.stderr().contains("shutting down"));
+}

@@ -31,6 +31,8 @@ pub struct BackendSettings {
     /// Guards `/api/internal/*` (`INTERNAL_API_KEY`); those routes answer 401 when unset.
     pub internal_api_key: Option<ServiceTokens>,
     pub max_body_bytes: usize,
+    /// Longest a write may take before it is answered 503.
+    pub request_timeout: Option<std::time::Duration>,
 }
 
 /// The backend's router.
@@ -82,6 +84,7 @@ pub fn backend_app(store: Store, rs: Arc<ResourceServer>, settings: BackendSetti
             RequestLog {
                 enabled: true,
                 message: "backend request",
+                timeout: settings.request_timeout,
             },
             observe,
         ))

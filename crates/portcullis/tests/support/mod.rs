@@ -295,6 +295,15 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// Asks the server to stop (SIGTERM, as an orchestrator would) and waits for it to exit;
+    /// returns whether it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().is_ok_and(|s| s.success())
+    }
+
     /// Kills the server at once, as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
