@@ -88,21 +88,14 @@ impl BackendClient {
     ) -> Result<Vec<Task>, BackendError> {
         let query = TaskQuery::from_filter(filter);
         let list: TaskList = self
-            .call(Method::GET, "tasks", "/tasks", who, Some(&query), None)
+            .call(Method::GET, "/tasks", None, who, Some(&query), None)
             .await?;
         Ok(list.tasks)
     }
 
     pub async fn get_task(&self, who: OnBehalf<'_>, id: &EntityId) -> Result<Task, BackendError> {
         let one: OneTask = self
-            .call(
-                Method::GET,
-                &format!("tasks/{id}"),
-                "/tasks/{id}",
-                who,
-                None,
-                None,
-            )
+            .call(Method::GET, "/tasks/{id}", Some(id), who, None, None)
             .await?;
         Ok(one.task)
     }
@@ -114,7 +107,7 @@ impl BackendClient {
     ) -> Result<Task, BackendError> {
         let body = to_value(&CreateTaskBody::from_new(new));
         let one: OneTask = self
-            .call(Method::POST, "tasks", "/tasks", who, None, Some(&body))
+            .call(Method::POST, "/tasks", None, who, None, Some(&body))
             .await?;
         Ok(one.task)
     }
@@ -129,8 +122,8 @@ impl BackendClient {
         let one: OneTask = self
             .call(
                 Method::PATCH,
-                &format!("tasks/{id}"),
                 "/tasks/{id}",
+                Some(id),
                 who,
                 None,
                 Some(&body),
@@ -147,8 +140,8 @@ impl BackendClient {
         let one: OneTask = self
             .call(
                 Method::POST,
-                &format!("tasks/{id}/complete"),
                 "/tasks/{id}/complete",
+                Some(id),
                 who,
                 None,
                 None,
@@ -159,21 +152,14 @@ impl BackendClient {
 
     pub async fn delete_task(&self, who: OnBehalf<'_>, id: &EntityId) -> Result<(), BackendError> {
         let _: serde_json::Value = self
-            .call(
-                Method::DELETE,
-                &format!("tasks/{id}"),
-                "/tasks/{id}",
-                who,
-                None,
-                None,
-            )
+            .call(Method::DELETE, "/tasks/{id}", Some(id), who, None, None)
             .await?;
         Ok(())
     }
 
     pub async fn list_workspaces(&self, who: OnBehalf<'_>) -> Result<Vec<Workspace>, BackendError> {
         let list: WorkspaceList = self
-            .call(Method::GET, "workspaces", "/workspaces", who, None, None)
+            .call(Method::GET, "/workspaces", None, who, None, None)
             .await?;
         Ok(list.workspaces)
     }
@@ -185,14 +171,7 @@ impl BackendClient {
     ) -> Result<Workspace, BackendError> {
         let body = to_value(&CreateWorkspaceBody::from_new(new));
         let one: OneWorkspace = self
-            .call(
-                Method::POST,
-                "workspaces",
-                "/workspaces",
-                who,
-                None,
-                Some(&body),
-            )
+            .call(Method::POST, "/workspaces", None, who, None, Some(&body))
             .await?;
         Ok(one.workspace)
     }
@@ -201,16 +180,22 @@ impl BackendClient {
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
-        path: &str,
         route: &'static str,
+        id: Option<&EntityId>,
         who: OnBehalf<'_>,
         query: Option<&TaskQuery>,
         body: Option<&serde_json::Value>,
     ) -> Result<T, BackendError> {
-        let url =
-            self.config.base_url.join(path).map_err(|e| {
-                BackendError::new(ErrorKind::Backend, format!("bad backend URL: {e}"))
-            })?;
+        // The route template with the id filled in, relative to the base URL.
+        let path = match id {
+            Some(id) => route.replace("{id}", id.as_str()),
+            None => route.to_owned(),
+        };
+        let url = self
+            .config
+            .base_url
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| BackendError::new(ErrorKind::Backend, format!("bad backend URL: {e}")))?;
         let deadline = Instant::now() + self.config.timeout;
         // The id of the MCP request this call serves, so both sides log the same one.
         let request_id =

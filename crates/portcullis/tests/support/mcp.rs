@@ -86,8 +86,13 @@ impl McpClient {
         })
     }
 
-    /// Sends `method` with `params`, adding the era's headers and `_meta`.
-    pub async fn request(&self, method: &str, mut params: Value, name: Option<&str>) -> Reply {
+    /// The HTTP request for `method` with `params`, with the era's headers and `_meta`.
+    fn prepare(
+        &self,
+        method: &str,
+        mut params: Value,
+        name: Option<&str>,
+    ) -> reqwest::RequestBuilder {
         let mut req = self
             .http
             .post(&self.url)
@@ -107,7 +112,12 @@ impl McpClient {
             }
         }
         let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-        send(req.json(&body)).await
+        req.json(&body)
+    }
+
+    /// Sends `method` with `params`, adding the era's headers and `_meta`.
+    pub async fn request(&self, method: &str, params: Value, name: Option<&str>) -> Reply {
+        send(self.prepare(method, params, name)).await
     }
 
     pub async fn call(&self, tool: &str, arguments: Value) -> Reply {
@@ -122,26 +132,8 @@ impl McpClient {
     /// Like [`Self::call`], but `None` when the server cannot be reached or drops the
     /// connection (for tests that stop servers).
     pub async fn try_call(&self, tool: &str, arguments: Value) -> Option<Reply> {
-        let mut req = self
-            .http
-            .post(&self.url)
-            .header("Accept", "application/json, text/event-stream")
-            .header("MCP-Protocol-Version", self.era.version());
-        if !self.token.is_empty() {
-            req = req.bearer_auth(&self.token);
-        }
-        let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-            "params": { "name": tool, "arguments": arguments } });
-        let response = req.json(&body).send().await.ok()?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.ok()?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Some(Reply {
-            status,
-            headers,
-            body,
-        })
+        let params = json!({ "name": tool, "arguments": arguments });
+        try_send(self.prepare("tools/call", params, Some(tool))).await
     }
 
     /// Calls `tool` and returns `structuredContent`, asserting the call succeeded.
@@ -166,14 +158,19 @@ impl McpClient {
 }
 
 pub async fn send(req: reqwest::RequestBuilder) -> Reply {
-    let response = req.send().await.expect("request sent");
+    try_send(req).await.expect("request sent and answered")
+}
+
+/// `None` when the request could not be sent or its answer not read.
+pub async fn try_send(req: reqwest::RequestBuilder) -> Option<Reply> {
+    let response = req.send().await.ok()?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
+    let text = response.text().await.ok()?;
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Reply {
+    Some(Reply {
         status,
         headers,
         body,
-    }
+    })
 }
