@@ -6,7 +6,40 @@
 //! come from small fixed sets (route templates, tool names, status codes), never from user
 //! input, so the series stay few.
 
-use std::{collections::BTreeMap, fmt::Write, sync::Mutex, time::Duration};
+use std::{fmt::Write, sync::Mutex, time::Duration};
+
+/// Series of one family: label values and state. A handful per family, so a linear scan finds
+/// one without allocating; only a series' first use allocates its key.
+struct Series<T>(Vec<(Box<[String]>, T)>);
+
+impl<T: Default> Series<T> {
+    const fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    fn get(&mut self, labels: &[&str]) -> &mut T {
+        let found = self
+            .0
+            .iter()
+            .position(|(key, _)| key.iter().map(String::as_str).eq(labels.iter().copied()));
+        let index = match found {
+            Some(i) => i,
+            None => {
+                self.0
+                    .push((labels.iter().map(|s| s.to_string()).collect(), T::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[index].1
+    }
+
+    /// In label order, for stable output.
+    fn sorted(&self) -> Vec<(&[String], &T)> {
+        let mut all: Vec<_> = self.0.iter().map(|(k, v)| (&k[..], v)).collect();
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        all
+    }
+}
 
 /// A counter (or gauge) per label-value tuple.
 pub struct Family {
@@ -14,7 +47,7 @@ pub struct Family {
     help: &'static str,
     kind: &'static str,
     labels: &'static [&'static str],
-    values: Mutex<BTreeMap<Vec<String>, f64>>,
+    values: Mutex<Series<f64>>,
 }
 
 impl Family {
@@ -29,11 +62,11 @@ impl Family {
             help,
             kind,
             labels,
-            values: Mutex::new(BTreeMap::new()),
+            values: Mutex::new(Series::new()),
         }
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<Vec<String>, f64>) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut Series<f64>) -> R) -> R {
         f(&mut self.values.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
@@ -44,24 +77,19 @@ impl Family {
 
     pub fn add(&self, labels: &[&str], by: f64) {
         debug_assert_eq!(labels.len(), self.labels.len(), "{}", self.name);
-        self.with(|v| {
-            *v.entry(labels.iter().map(|s| s.to_string()).collect())
-                .or_default() += by;
-        });
+        self.with(|v| *v.get(labels) += by);
     }
 
     /// Sets a gauge.
     pub fn set(&self, labels: &[&str], value: f64) {
-        self.with(|v| {
-            v.insert(labels.iter().map(|s| s.to_string()).collect(), value);
-        });
+        self.with(|v| *v.get(labels) = value);
     }
 
     fn render(&self, out: &mut String) {
         let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
         let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
         self.with(|values| {
-            for (labels, value) in values.iter() {
+            for (labels, value) in values.sorted() {
                 let _ = writeln!(
                     out,
                     "{}{} {value}",
@@ -90,7 +118,7 @@ pub struct Histogram {
     name: &'static str,
     help: &'static str,
     labels: &'static [&'static str],
-    values: Mutex<BTreeMap<Vec<String>, Hist>>,
+    values: Mutex<Series<Hist>>,
 }
 
 impl Histogram {
@@ -99,16 +127,14 @@ impl Histogram {
             name,
             help,
             labels,
-            values: Mutex::new(BTreeMap::new()),
+            values: Mutex::new(Series::new()),
         }
     }
 
     pub fn observe(&self, labels: &[&str], elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
         let mut values = self.values.lock().unwrap_or_else(|p| p.into_inner());
-        let hist = values
-            .entry(labels.iter().map(|s| s.to_string()).collect())
-            .or_default();
+        let hist = values.get(labels);
         for (bound, count) in BUCKETS.iter().zip(hist.counts.iter_mut()) {
             if secs <= *bound {
                 *count += 1;
@@ -121,12 +147,8 @@ impl Histogram {
     fn render(&self, out: &mut String) {
         let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
         let _ = writeln!(out, "# TYPE {} histogram", self.name);
-        let values = self
-            .values
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        for (labels, hist) in &values {
+        let values = self.values.lock().unwrap_or_else(|p| p.into_inner());
+        for (labels, hist) in values.sorted() {
             for (bound, count) in BUCKETS.iter().zip(hist.counts) {
                 let le = bound.to_string();
                 let _ = writeln!(
