@@ -473,15 +473,7 @@ async fn a_stopped_backend_is_a_connection_error_within_the_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_backend_is_a_timeout_error() {
-    // Accepts connections and never answers.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
+    let url = silent_backend().await;
     let app = mcp(&url, TOKEN_A, &["--backend-timeout-secs", "1"]).await;
     let started = Instant::now();
     let error = app
@@ -494,6 +486,19 @@ async fn a_slow_backend_is_a_timeout_error() {
         took >= Duration::from_millis(900) && took < Duration::from_millis(2500),
         "{took:?}"
     );
+}
+
+/// The URL of a server that accepts connections and never answers.
+async fn silent_backend() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    url
 }
 
 /// A proxy in front of the backend that forwards the first request but drops its response,
@@ -553,14 +558,7 @@ async fn a_create_retried_after_a_dropped_response_leaves_one_task() {
 /// cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_finishes_in_flight_requests() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
+    let url = silent_backend().await;
     let mut app = mcp(&url, TOKEN_A, &["--backend-timeout-secs", "2"]).await;
     let alice = app.client("alice");
     let in_flight = tokio::spawn(async move { alice.try_call("list_tasks", json!({})).await });

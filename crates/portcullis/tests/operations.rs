@@ -111,34 +111,25 @@ fn secrets_can_come_from_files() {
     let token = "file-token-0123456789abcdef0123456789";
     std::fs::write(dir.path().join("token"), format!("{token}\n")).unwrap();
     let data = dir.path().join("data");
-    let (ok, stdout, stderr) = portcullis(
-        dir.path(),
-        &[
-            "config",
-            "check",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--backend-url",
-            "http://127.0.0.1:8081",
-            "--service-auth-token-file",
-            "token",
-        ],
-    );
+    let check = |file: &str| {
+        portcullis(
+            dir.path(),
+            &[
+                "config",
+                "check",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--backend-url",
+                "http://127.0.0.1:8081",
+                "--service-auth-token-file",
+                file,
+            ],
+        )
+    };
+    let (ok, stdout, stderr) = check("token");
     assert!(ok, "{stderr}");
     assert!(stdout.contains("service_auth_token = \"********\"") && !stdout.contains(token));
-    let (ok, _, stderr) = portcullis(
-        dir.path(),
-        &[
-            "config",
-            "check",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--backend-url",
-            "http://127.0.0.1:8081",
-            "--service-auth-token-file",
-            "missing",
-        ],
-    );
+    let (ok, _, stderr) = check("missing");
     assert!(!ok && stderr.contains("`service_auth_token`") && stderr.contains("cannot read"));
 }
 

@@ -74,24 +74,8 @@ async fn the_oauth_flow_crosses_replicas() {
     let resource = format!("{}/mcp", d.public_url);
 
     // Dynamic registration on A.
-    let registered: Value = a
-        .http
-        .post(format!("{}/register", a.base))
-        .json(&json!({
-            "client_name": "Agent",
-            "redirect_uris": ["http://127.0.0.1/callback"],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "token_endpoint_auth_method": "none",
-            "application_type": "native",
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let client_id = registered["client_id"].as_str().unwrap();
-    let redirect_uri = "http://127.0.0.1:49152/callback";
+    let client = a.register_public_client().await;
+    let (client_id, redirect_uri) = (client.client_id.as_str(), client.redirect_uri.as_str());
 
     // The browser starts on A, logs in on B, consents on C.
     let (verifier, challenge) = pkce();
