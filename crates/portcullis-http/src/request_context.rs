@@ -99,7 +99,7 @@ pub async fn observe(State(log): State<RequestLog>, mut request: Request, next: 
     };
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    portcullis_metrics::HTTP_REQUESTS.inc(&[route, method.as_str(), &status.to_string()]);
+    portcullis_metrics::HTTP_REQUESTS.inc(&[route, method.as_str(), response.status().as_str()]);
     portcullis_metrics::HTTP_DURATION.observe(&[route], elapsed);
     if log.enabled {
         let who = response.extensions().get::<LoggedUser>();

@@ -176,26 +176,6 @@ async fn request_ids_and_the_access_log() {
     assert!(access(&generated_id).is_some());
 }
 
-fn samples(text: &str) -> Vec<prometheus_parse::Sample> {
-    let lines = text.lines().map(|l| Ok(l.to_owned()));
-    prometheus_parse::Scrape::parse(lines)
-        .expect("valid Prometheus text")
-        .samples
-}
-
-fn value_of(samples: &[prometheus_parse::Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
-    samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
-            prometheus_parse::Value::Untyped(v) => v,
-            _ => 0.0,
-        })
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_served_on_their_own_address_in_the_prometheus_format() {
     let metrics = format!("127.0.0.1:{}", free_port());
@@ -224,15 +204,9 @@ async fn metrics_are_served_on_their_own_address_in_the_prometheus_format() {
     let public = reqwest::get(format!("{}/metrics", app.base)).await.unwrap();
     assert_ne!(public.status(), 200);
 
-    let text = reqwest::get(format!("http://{metrics}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let s = samples(&text);
+    let (text, s) = support::metrics::scrape(&metrics).await;
     let requests = |status| {
-        value_of(
+        support::metrics::value(
             &s,
             "portcullis_http_requests_total",
             &[("route", "/mcp"), ("method", "POST"), ("status", status)],
@@ -242,7 +216,7 @@ async fn metrics_are_served_on_their_own_address_in_the_prometheus_format() {
     assert_eq!(requests("403"), 1.0);
     assert_eq!(requests("401"), 1.0);
     let tool = |tool, status| {
-        value_of(
+        support::metrics::value(
             &s,
             "portcullis_tool_calls_total",
             &[("tool", tool), ("status", status)],
@@ -251,7 +225,7 @@ async fn metrics_are_served_on_their_own_address_in_the_prometheus_format() {
     assert_eq!(tool("create_task", "200"), 1.0);
     assert_eq!(tool("create_task", "403"), 1.0);
     let auth = |method, result| {
-        value_of(
+        support::metrics::value(
             &s,
             "portcullis_auth_decisions_total",
             &[("method", method), ("result", result)],
@@ -260,9 +234,11 @@ async fn metrics_are_served_on_their_own_address_in_the_prometheus_format() {
     assert_eq!(auth("oauth", "authenticated"), 3.0);
     assert_eq!(auth("oauth", "denied"), 1.0);
     assert_eq!(auth("oauth", "rejected"), 1.0, "{text}");
-    assert!(value_of(&s, "portcullis_db_pool_connections", &[("state", "total")]) >= 1.0);
+    assert!(
+        support::metrics::value(&s, "portcullis_db_pool_connections", &[("state", "total")]) >= 1.0
+    );
     assert_eq!(
-        value_of(
+        support::metrics::value(
             &s,
             "portcullis_rate_limit_decisions_total",
             &[("class", "user"), ("outcome", "allowed")]

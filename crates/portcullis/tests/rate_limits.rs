@@ -442,34 +442,17 @@ async fn addresses_are_limited_on_the_token_endpoint_and_failed_authentication()
         .result();
 
     // The counts per key class, in the Prometheus text format.
-    let text = reqwest::get(format!("http://{metrics}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let sample = |name: &str| -> f64 {
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("{name} missing in:\n{text}"))
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
+    let (text, samples) = support::metrics::scrape(&metrics).await;
+    let decisions = |class, outcome| {
+        support::metrics::value(
+            &samples,
+            "portcullis_rate_limit_decisions_total",
+            &[("class", class), ("outcome", outcome)],
+        )
     };
-    assert_eq!(
-        sample("portcullis_rate_limit_decisions_total{class=\"ip\",outcome=\"limited\"}"),
-        2.0
-    );
-    assert_eq!(
-        sample("portcullis_rate_limit_decisions_total{class=\"ip\",outcome=\"allowed\"}"),
-        3.0
-    );
-    assert_eq!(
-        sample("portcullis_rate_limit_decisions_total{class=\"user\",outcome=\"allowed\"}"),
-        1.0
-    );
+    assert_eq!(decisions("ip", "limited"), 2.0, "{text}");
+    assert_eq!(decisions("ip", "allowed"), 3.0);
+    assert_eq!(decisions("user", "allowed"), 1.0);
 }
 
 #[test]

@@ -6,6 +6,7 @@
 pub mod idp;
 pub mod keys;
 pub mod mcp;
+pub mod metrics;
 pub mod oauth;
 
 use std::{
