@@ -35,6 +35,10 @@ pub enum TokenError {
     WrongType(String),
     #[error("claim {0} has an invalid value")]
     InvalidClaim(String),
+    #[error("claim {0} {rule}", rule = crate::IDENTIFIER_RULE)]
+    UncleanIdentifier(String),
+    #[error("the token names critical header parameters (crit) this server does not understand")]
+    UnsupportedCritical,
     #[error("the token has been revoked")]
     Revoked,
 }

@@ -318,7 +318,8 @@ impl KeyStore {
     }
 
     /// Called when a token names a key we lack (or we have none): refetches at most once per
-    /// interval, then answers with whatever keys we hold. On failure the cached keys stay.
+    /// interval, whatever the outcome of the last fetch, then answers with whatever keys we
+    /// hold. On failure the cached keys stay.
     pub(crate) async fn refresh_for_unknown_kid(&self, kid: Option<&str>) -> Arc<KeySet> {
         if let Some(provider) = &self.provider {
             let set = Arc::new(provider.keys());
@@ -334,8 +335,9 @@ impl KeyStore {
         if kid.is_some_and(|kid| current.has_kid(kid)) {
             return current;
         }
-        let due =
-            last.is_none_or(|t| t.elapsed() >= remote.min_refresh_interval) || current.is_empty();
+        // Also while we hold no keys at all: an issuer that is down (or a JWKS that is empty)
+        // must not turn every request into an outbound fetch.
+        let due = last.is_none_or(|t| t.elapsed() >= remote.min_refresh_interval);
         if due {
             *last = Some(Instant::now());
             if let Err(e) = self.refresh().await {

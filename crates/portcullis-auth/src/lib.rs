@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod caller;
 mod challenge;
 mod discovery;
 mod error;
@@ -35,6 +36,7 @@ mod service_token;
 pub mod signing;
 mod verifier;
 
+pub use caller::{ClientNetwork, IDENTIFIER_RULE, is_clean_identifier};
 pub use challenge::Challenge;
 pub use error::{AuthError, TokenError};
 pub use keys::{KeyProvider, KeySet, KeySource};

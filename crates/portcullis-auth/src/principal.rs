@@ -64,16 +64,26 @@ pub enum AuthMethod {
     ApiKey,
     /// A service token plus the user it acts for (microservice mode).
     ServiceToken,
+    /// An OAuth access token with no user behind it: the client credentials grant, where the
+    /// client is its own subject (RFC 9068 §2.2). A service identity, never a user: the
+    /// default policy lets it call nothing.
+    ClientCredentials,
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 3] = [Self::Oauth, Self::ApiKey, Self::ServiceToken];
+    pub const ALL: [AuthMethod; 4] = [
+        Self::Oauth,
+        Self::ApiKey,
+        Self::ServiceToken,
+        Self::ClientCredentials,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Oauth => "oauth",
             Self::ApiKey => "api_key",
             Self::ServiceToken => "service_token",
+            Self::ClientCredentials => "client_credentials",
         }
     }
 }
@@ -89,7 +99,8 @@ impl fmt::Display for AuthMethod {
 /// handlers, or read it from `http::request::Parts` extensions inside rmcp tools.
 #[derive(Clone)]
 pub struct Principal {
-    /// `sub`: the end user (or the client itself for client-credentials tokens). For an API
+    /// `sub`: the end user (or the client itself for client-credentials tokens, whose method is
+    /// then [`AuthMethod::ClientCredentials`]). For an API
     /// key, the key's owner, or the user a trusted key acts for.
     pub subject: String,
     pub method: AuthMethod,

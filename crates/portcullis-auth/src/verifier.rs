@@ -86,6 +86,11 @@ impl JwtVerifier {
     /// Checks `token` completely; never logs it.
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        // RFC 7515 §4.1.11: a critical extension we do not implement must not be ignored, and
+        // this verifier implements none.
+        if header.crit.is_some() {
+            return Err(TokenError::UnsupportedCritical.into());
+        }
         let validation = self
             .validations
             .get(&header.alg)
@@ -124,6 +129,9 @@ impl JwtVerifier {
         let subject = string_claim("sub")?
             .filter(|s| !s.is_empty())
             .ok_or_else(|| TokenError::MissingClaim("sub".into()))?;
+        if !crate::is_clean_identifier(&subject) {
+            return Err(TokenError::UncleanIdentifier("sub".into()).into());
+        }
         let scopes = match (claims.get("scope"), claims.get("scp")) {
             (Some(Value::String(s)), _) => ScopeSet::parse(s),
             (None, Some(Value::String(s))) => ScopeSet::parse(s),
@@ -139,13 +147,22 @@ impl JwtVerifier {
             None => string_claim("azp")?,
         };
         let tenant = string_claim(&self.settings.tenant_claim)?;
+        if tenant.as_deref().is_some_and(|t| !crate::is_clean_identifier(t)) {
+            return Err(TokenError::UncleanIdentifier(self.settings.tenant_claim.clone()).into());
+        }
+        // RFC 9068 §2.2: with no resource owner (client credentials) the subject is the client.
+        let method = if client_id.as_deref() == Some(subject.as_str()) {
+            crate::AuthMethod::ClientCredentials
+        } else {
+            crate::AuthMethod::Oauth
+        };
         let expires_at = claims
             .get("exp")
             .and_then(Value::as_u64)
             .unwrap_or_default();
         Ok(Principal {
             subject,
-            method: crate::AuthMethod::Oauth,
+            method,
             credential: client_id.clone(),
             client_id,
             scopes,

@@ -111,7 +111,7 @@ pub fn key_id(presented: &str) -> Option<&str> {
 
 fn new_id() -> String {
     let bytes: [u8; ID_LEN / 2] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::secret::hex(&bytes)
 }
 
 macro_rules! key_columns {

@@ -42,10 +42,25 @@ impl std::fmt::Debug for Secret {
 
 /// SHA-256, hex: the stored form of a secret.
 pub fn digest(value: &str) -> String {
-    let hash = Sha256::digest(value.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in hash {
-        out.push_str(&format!("{b:02x}"));
+    hex(&Sha256::digest(value.as_bytes()))
+}
+
+/// HMAC-SHA-256 of `message` under `key`, hex: a value only the holder of `key` can compute
+/// (CSRF tokens), where a plain digest could be computed by anyone who knows the inputs.
+pub fn keyed_digest(key: &[u8], message: &str) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any size");
+    mac.update(message.as_bytes());
+    hex(&mac.finalize().into_bytes())
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
     }
     out
 }

@@ -147,10 +147,10 @@ fn user_context(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
             "X-Mcp-User and X-User-ID name different users; send one",
         )),
         (Some(user), _) | (None, Some(user)) => {
-            let user = user.trim();
-            if user.is_empty() || user.len() > 255 {
+            // Never trimmed: a padded name is refused, not quietly made someone else's.
+            if user.len() > 255 || !portcullis_auth::is_clean_identifier(user) {
                 return Err(AuthError::InvalidRequest(
-                    "X-Mcp-User must name a user in 1 to 255 characters",
+                    "X-Mcp-User must name a user in 1 to 255 characters, without leading or trailing whitespace or control characters",
                 ));
             }
             Ok(Some(user))

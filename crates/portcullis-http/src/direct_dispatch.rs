@@ -45,6 +45,13 @@ pub(crate) struct PeekParams<'a> {
     meta: Option<PeekMeta<'a>>,
 }
 
+impl PeekParams<'_> {
+    /// `None`: no `_meta`; `Some(None)`: a `_meta` without a protocol version.
+    pub(crate) fn meta_version(&self) -> Option<Option<&str>> {
+        self.meta.as_ref().map(|m| m.protocol_version.as_deref())
+    }
+}
+
 #[derive(Deserialize)]
 struct PeekMeta<'a> {
     #[serde(borrow, rename = "io.modelcontextprotocol/protocolVersion")]
@@ -94,9 +101,7 @@ pub(crate) fn eligible(headers: &HeaderMap, peek: &Peek<'_>) -> bool {
         return false;
     };
     let params = peek.params.as_ref();
-    let meta_version = params
-        .and_then(|p| p.meta.as_ref())
-        .map(|m| m.protocol_version.as_deref());
+    let meta_version = params.and_then(PeekParams::meta_version);
     let tool = params.and_then(|p| p.name.as_deref());
     if version == CURRENT {
         meta_version == Some(Some(CURRENT))

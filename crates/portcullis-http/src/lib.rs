@@ -9,7 +9,9 @@ mod health;
 mod mcp_endpoint;
 mod origin_guard;
 mod rate_limit;
+mod request_check;
 mod request_context;
+mod session_owners;
 
 use std::sync::Arc;
 

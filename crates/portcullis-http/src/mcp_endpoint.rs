@@ -38,6 +38,8 @@ use crate::{
     direct_dispatch::{DirectDispatch, Peek, eligible},
     origin_guard,
     rate_limit::RateLimits,
+    request_check,
+    session_owners::{SessionOwners, owner_of},
 };
 
 type Stateless = StreamableHttpService<PortcullisMcp, NeverSessionManager>;
@@ -52,6 +54,8 @@ struct Endpoint {
     audit: AuditSink,
     rate_limits: Arc<RateLimits>,
     max_body_bytes: usize,
+    /// Who opened each legacy session.
+    owners: SessionOwners,
 }
 
 pub(crate) fn router(
@@ -97,6 +101,7 @@ pub(crate) fn router(
         audit: audit.clone(),
         rate_limits: settings.rate_limits.clone(),
         max_body_bytes: settings.max_body_bytes,
+        owners: SessionOwners::default(),
     });
     let origins = Arc::new(settings.origin_policy.clone());
     let authenticator = Arc::new(Authenticator::new(
@@ -117,6 +122,9 @@ pub(crate) fn router(
 
 async fn handle(State(ep): State<Arc<Endpoint>>, request: Request) -> Response {
     let uses_session = request.headers().contains_key("mcp-session-id");
+    if uses_session && let Some(refusal) = refuse_foreign_session(&ep, &request) {
+        return refusal;
+    }
     if request.method() != Method::POST {
         ep.audit
             .record(decision(
@@ -128,8 +136,19 @@ async fn handle(State(ep): State<Arc<Endpoint>>, request: Request) -> Response {
             .await;
         // GET (legacy standalone SSE stream) and DELETE (session end) only mean something to a
         // session; the stateless service answers 405 as the transport specifies.
+        let ending = (request.method() == Method::DELETE)
+            .then(|| session_id(request.headers()).map(str::to_owned))
+            .flatten();
         return match (&ep.sessions, uses_session) {
-            (Some(sessions), true) => serve(sessions, request).await,
+            (Some(sessions), true) => {
+                let response = serve(sessions, request).await;
+                if let Some(id) = ending
+                    && response.status().is_success()
+                {
+                    ep.owners.forget(&id);
+                }
+                response
+            }
             _ => serve(&ep.stateless, request).await,
         };
     }
@@ -182,6 +201,27 @@ async fn authorize_and_serve(
     tool: Option<&str>,
     uses_session: bool,
 ) -> Response {
+    // Malformed whoever sends it: refused before it costs anyone budget.
+    if let Err(refusal) = request_check::check(&parts.headers, peek) {
+        return refusal;
+    }
+    // A tool no rule names is refused (and audited) before any budget, too.
+    if let Some(tool) = tool
+        && ep.policy.rule(tool).is_none()
+    {
+        let denial = Denial::NoRule {
+            tool: tool.to_owned(),
+        };
+        ep.audit
+            .record(decision(&parts.extensions, method, Some(tool), Err(&denial)))
+            .await;
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": peek.id,
+            "error": { "code": -32602, "message": format!("Unknown tool: {}", denial.message()) },
+        });
+        return (StatusCode::OK, axum::Json(body)).into_response();
+    }
     // Over budget: refused before the policy, the audit trail or any tool sees the call.
     let mut rate_fields = None;
     if let (Some(tool), Some(principal)) = (tool, parts.extensions.get::<Principal>()) {
@@ -217,7 +257,9 @@ async fn authorize_and_serve(
             Denial::Scope { tool, .. } => AuthError::InsufficientScope {
                 required: ep.policy.step_up_scope(tool, principal),
             },
-            Denial::Method { .. } => AuthError::AccessDenied(denial.message()),
+            Denial::Method { .. } | Denial::NoRule { .. } => {
+                AuthError::AccessDenied(denial.message())
+            }
         });
     }
     let to_sessions = uses_session || method == "initialize";
@@ -245,10 +287,38 @@ async fn dispatch(
     } else {
         (parts, bytes)
     };
+    let opener = parts.extensions.get::<Principal>().map(owner_of);
     let request = Request::from_parts(parts, Body::from(bytes));
     match &ep.sessions {
-        Some(sessions) if to_sessions => serve(sessions, request).await,
+        Some(sessions) if to_sessions => {
+            let response = serve(sessions, request).await;
+            // A new session (the answer to `initialize`) belongs to whoever opened it.
+            if let (Some(id), Some(owner)) = (session_id(response.headers()), opener) {
+                ep.owners.bind(id, owner);
+            }
+            response
+        }
         _ => serve(&ep.stateless, request).await,
+    }
+}
+
+fn session_id(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers.get("mcp-session-id").and_then(|v| v.to_str().ok())
+}
+
+/// 404, as for an unknown session, when the request names a session another principal opened
+/// (or one this server does not know).
+fn refuse_foreign_session(ep: &Endpoint, request: &Request) -> Option<Response> {
+    ep.sessions.as_ref()?;
+    let owner = request.extensions().get::<Principal>().map(owner_of);
+    let id = session_id(request.headers());
+    match (id, owner) {
+        (Some(id), Some(owner)) if ep.owners.is_owner(id, &owner) => None,
+        _ => Some(jsonrpc_error(
+            StatusCode::NOT_FOUND,
+            -32600,
+            "Session not found: it has ended, or it belongs to another user; start a new one with initialize",
+        )),
     }
 }
 

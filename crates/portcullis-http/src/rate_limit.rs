@@ -26,7 +26,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use portcullis_auth::{AuthMethod, Principal};
+use portcullis_auth::{AuthMethod, ClientNetwork, Principal};
 use portcullis_ratelimit::{
     Bucket, BucketKey, Decision, KeyClass, MAX_BUCKETS, Outcome, Quota, RateLimiter,
 };
@@ -54,6 +54,9 @@ pub struct RateLimits {
     pub per_tenant: Option<Quota>,
     /// Per network address, for unauthenticated requests.
     pub per_ip: Option<Quota>,
+    /// Per network address, for dynamic client registrations (each address's share of the
+    /// server-wide ceiling, so one address cannot use it all up).
+    pub per_ip_registrations: Option<Quota>,
     /// Take the client address from this header (set by a trusted proxy) instead of the socket.
     pub client_ip_header: Option<HeaderName>,
 }
@@ -67,6 +70,7 @@ impl fmt::Debug for RateLimits {
             .field("per_client", &self.per_client)
             .field("per_tenant", &self.per_tenant)
             .field("per_ip", &self.per_ip)
+            .field("per_ip_registrations", &self.per_ip_registrations)
             .finish()
     }
 }
@@ -81,6 +85,7 @@ impl RateLimits {
             per_client: None,
             per_tenant: None,
             per_ip: None,
+            per_ip_registrations: None,
             client_ip_header: None,
         }
     }
@@ -184,16 +189,26 @@ impl RateLimits {
         headers: &HeaderMap,
         connected: Option<SocketAddr>,
     ) -> Result<(), (u64, RateFields)> {
-        let (Some(quota), Some(ip)) = (self.per_ip, self.client_ip(headers, connected)) else {
+        let network = self.client_network(headers, connected);
+        self.charge_network(network.as_ref(), self.per_ip, "").await
+    }
+
+    /// Charges `network`'s budget `quota`, kept under `scope`.
+    async fn charge_network(
+        &self,
+        network: Option<&ClientNetwork>,
+        quota: Option<Quota>,
+        scope: &str,
+    ) -> Result<(), (u64, RateFields)> {
+        let (Some(quota), Some(network)) = (quota, network) else {
             return Ok(());
         };
-        let id = network_of(ip);
         let bucket = Bucket {
             key: BucketKey {
                 class: KeyClass::Ip,
-                scope: "",
+                scope,
                 tenant: "",
-                id: &id,
+                id: &network.0,
             },
             quota,
         };
@@ -203,6 +218,16 @@ impl RateLimits {
         }
         let fields = RateFields::new(&[bucket], &decision).expect("one bucket");
         Err((decision.retry_after_secs(), fields))
+    }
+
+    /// The caller's network: from the trusted proxy header when one is configured, else the
+    /// socket's peer.
+    pub(crate) fn client_network(
+        &self,
+        headers: &HeaderMap,
+        connected: Option<SocketAddr>,
+    ) -> Option<ClientNetwork> {
+        self.client_ip(headers, connected).map(ClientNetwork::of)
     }
 
     fn client_ip(&self, headers: &HeaderMap, connected: Option<SocketAddr>) -> Option<IpAddr> {
@@ -245,29 +270,12 @@ fn caller_identity(principal: &Principal, acting: bool) -> (KeyClass, &str, &str
                 .as_deref()
                 .unwrap_or(&principal.subject),
         ),
-        // Client credentials: RFC 9068 makes the client its own subject.
-        _ if principal.client_id.as_deref() == Some(principal.subject.as_str()) => {
-            (KeyClass::Client, "", &principal.subject)
-        }
+        (AuthMethod::ClientCredentials, _) => (KeyClass::Client, "", &principal.subject),
         _ => (
             KeyClass::User,
             principal.tenant.as_deref().unwrap_or_default(),
             &principal.subject,
         ),
-    }
-}
-
-/// An IPv6 caller controls a whole /64: count it as one address.
-fn network_of(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
     }
 }
 
@@ -422,20 +430,34 @@ pub(crate) fn address_refusal_for_mcp(secs: u64, fields: RateFields) -> Response
     response
 }
 
-/// Middleware for the authorization server: every POST draws on its address's budget.
+/// Middleware for the authorization server: tells the handlers the caller's network (sign-in
+/// lockouts are kept per network), and every POST draws on its address's budget; a dynamic
+/// registration also on that address's share of registrations.
 pub async fn limit_by_address(
     State(limits): State<Arc<RateLimits>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    if request.method() != Method::POST {
-        return next.run(request).await;
-    }
     let connected = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let Err((secs, fields)) = limits.check_address(request.headers(), connected).await else {
+    let network = limits.client_network(request.headers(), connected);
+    if let Some(network) = &network {
+        request.extensions_mut().insert(network.clone());
+    }
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let mut charged = limits
+        .charge_network(network.as_ref(), limits.per_ip, "")
+        .await;
+    if charged.is_ok() && request.uri().path() == "/register" {
+        charged = limits
+            .charge_network(network.as_ref(), limits.per_ip_registrations, "register")
+            .await;
+    }
+    let Err((secs, fields)) = charged else {
         return next.run(request).await;
     };
     let message = format!("too many requests from this address; retry in {secs} seconds");
@@ -457,17 +479,4 @@ pub async fn limit_by_address(
     set_retry_after(response.headers_mut(), secs);
     fields.apply(response.headers_mut());
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_ipv6_caller_is_its_64() {
-        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
-        assert_eq!(network_of(a), network_of(b));
-        assert_eq!(network_of("::ffff:10.0.0.1".parse().unwrap()), "10.0.0.1");
-    }
 }

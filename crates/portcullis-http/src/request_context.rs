@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use axum::{
     extract::{Request, State},
-    http::{HeaderName, HeaderValue},
+    http::{HeaderName, HeaderValue, Method},
     middleware::Next,
     response::Response,
 };
@@ -61,6 +61,21 @@ pub(crate) fn route_of(path: &str) -> &'static str {
     }
 }
 
+/// The method as a metric label: the standard methods, `other` for anything else (a method
+/// is any token a client likes, up to the header size limit).
+pub(crate) fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 fn request_id(request: &Request) -> String {
     request
         .headers()
@@ -76,8 +91,29 @@ fn request_id(request: &Request) -> String {
         })
 }
 
+/// RFC 9112 §3.2: a request with more than one `Host` MUST be refused with 400; a repeated
+/// `Origin` is refused too, since the checks behind this layer read only one of each.
+fn repeated_singleton(request: &Request) -> Option<&'static str> {
+    use axum::http::header::{HOST, ORIGIN};
+    [(HOST, "Host"), (ORIGIN, "Origin")]
+        .into_iter()
+        .find(|(name, _)| request.headers().get_all(name).iter().nth(1).is_some())
+        .map(|(_, label)| label)
+}
+
 pub async fn observe(State(log): State<RequestLog>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
+    if let Some(header) = repeated_singleton(&request) {
+        use axum::response::IntoResponse;
+        let message = format!("Bad Request: the {header} header must be sent once\n");
+        let response = (axum::http::StatusCode::BAD_REQUEST, message).into_response();
+        portcullis_metrics::HTTP_REQUESTS.inc(&[
+            route_of(request.uri().path()),
+            method_label(request.method()),
+            response.status().as_str(),
+        ]);
+        return response;
+    }
     let id = request_id(&request);
     let header = HeaderValue::from_str(&id).expect("checked to be visible ASCII");
     request.headers_mut().insert(REQUEST_ID, header.clone());
@@ -99,7 +135,11 @@ pub async fn observe(State(log): State<RequestLog>, mut request: Request, next: 
     };
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    portcullis_metrics::HTTP_REQUESTS.inc(&[route, method.as_str(), response.status().as_str()]);
+    portcullis_metrics::HTTP_REQUESTS.inc(&[
+        route,
+        method_label(&method),
+        response.status().as_str(),
+    ]);
     portcullis_metrics::HTTP_DURATION.observe(&[route], elapsed);
     if log.enabled {
         let who = response.extensions().get::<LoggedUser>();
@@ -151,5 +191,12 @@ mod tests {
             "/.well-known"
         );
         assert_eq!(route_of("/anything/else?x"), "other");
+    }
+
+    #[test]
+    fn methods_map_to_a_fixed_set_of_labels() {
+        assert_eq!(method_label(&Method::POST), "POST");
+        let made_up = Method::from_bytes(b"XYZZY").unwrap();
+        assert_eq!(method_label(&made_up), "other");
     }
 }

@@ -85,6 +85,8 @@ pub enum Denial {
     },
     /// The credential lacks `missing` (one of the tool's scopes).
     Scope { tool: String, missing: String },
+    /// No rule names the tool: whatever it is, nobody may call it (deny by default).
+    NoRule { tool: String },
 }
 
 impl Denial {
@@ -96,6 +98,9 @@ impl Denial {
                 format!("{tool} accepts only {}", names.join(" or "))
             }
             Self::Scope { tool, missing } => format!("{tool} needs the {missing} scope"),
+            Self::NoRule { tool } => {
+                format!("{tool:?} is not a tool of this server (no policy rule names it)")
+            }
         }
     }
 }
@@ -105,6 +110,7 @@ fn describe(method: AuthMethod) -> &'static str {
         AuthMethod::Oauth => "OAuth bearer tokens",
         AuthMethod::ApiKey => "API keys (X-API-Key)",
         AuthMethod::ServiceToken => "service tokens",
+        AuthMethod::ClientCredentials => "client-credentials tokens",
     }
 }
 
@@ -162,7 +168,7 @@ impl Policy {
             };
             if rule.methods.as_ref().is_some_and(Vec::is_empty) {
                 return Err(format!(
-                    "policy.tools.{name}.methods: list at least one of oauth, api_key, service_token"
+                    "policy.tools.{name}.methods: list at least one of oauth, api_key, service_token, client_credentials"
                 ));
             }
             if let Some(scopes) = &rule.scopes
@@ -191,11 +197,18 @@ impl Policy {
         self.rules.get(tool)
     }
 
-    /// May `principal` call `tool`? A tool this server does not have passes: the call then
-    /// fails as an unknown tool, whoever makes it.
+    /// Every tool a rule names.
+    pub fn tools(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.rules.keys().copied()
+    }
+
+    /// May `principal` call `tool`? A tool no rule names is refused, so a tool added to the
+    /// router but forgotten here is callable by nobody rather than by everybody.
     pub fn check(&self, tool: &str, principal: &Principal) -> Result<(), Denial> {
         let Some(rule) = self.rules.get(tool) else {
-            return Ok(());
+            return Err(Denial::NoRule {
+                tool: tool.to_owned(),
+            });
         };
         if !rule.methods.contains(&principal.method) {
             return Err(Denial::Method {
@@ -288,7 +301,19 @@ mod tests {
             p.check("system_stats", &principal(AuthMethod::ApiKey, "admin"))
                 .is_ok()
         );
-        assert!(p.check("no_such_tool", &key).is_ok());
+        assert_eq!(
+            p.check("no_such_tool", &key),
+            Err(Denial::NoRule {
+                tool: "no_such_tool".into()
+            })
+        );
+        // A client-credentials token is a service identity: no default rule accepts it.
+        let service = principal(AuthMethod::ClientCredentials, "tasks:read tasks:write admin");
+        for (_, tools) in GROUPS {
+            for tool in tools {
+                assert!(p.check(tool, &service).is_err(), "{tool}");
+            }
+        }
     }
 
     #[test]

@@ -52,10 +52,13 @@ impl PortcullisMcp {
             store,
             source,
             policy,
-            tool_router: Arc::new(
-                Self::task_router() + Self::workspace_router() + Self::admin_router(),
-            ),
+            tool_router: Arc::new(Self::router()),
         }
+    }
+
+    /// Every tool this server has.
+    fn router() -> ToolRouter<Self> {
+        Self::task_router() + Self::workspace_router() + Self::admin_router()
     }
 
     pub fn policy(&self) -> &Policy {
@@ -151,5 +154,26 @@ impl ServerHandler for PortcullisMcp {
 
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
         Cow::Borrowed(&SUPPORTED_VERSIONS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Deny by default only works if every tool has a rule: a tool missing from the policy
+    /// would be callable by nobody, a rule for a tool that is gone hides a typo.
+    #[test]
+    fn every_tool_has_a_rule_and_every_rule_names_a_tool() {
+        let routed: BTreeSet<String> = PortcullisMcp::router()
+            .list_all()
+            .into_iter()
+            .map(|tool| tool.name.to_string())
+            .collect();
+        let ruled: BTreeSet<String> = Policy::default().tools().map(str::to_owned).collect();
+        assert_eq!(routed, ruled);
+        assert!(!routed.is_empty());
     }
 }

@@ -7,9 +7,17 @@
 //! browser by a cookie, and the login form is shown; then the consent form; the decision
 //! returns `code`, `state` and `iss` with a 303 (never 307, which would repost the password).
 //!
-//! CSRF: each form carries a token derived from the browser cookie and the request id, and the
-//! request remembers the cookie's hash. A form posted from another site lacks the SameSite
-//! cookie; a form for another browser's request fails the hash check.
+//! CSRF: every `GET /authorize` sets a fresh server-random cookie for that request (never one
+//! the browser brings, so a cookie planted by an attacker binds nothing), `__Host-`-prefixed
+//! when served over https; the request remembers the cookie's hash, and each form carries a
+//! token that is a MAC of the cookie and the request id under a server secret. A form posted
+//! from another site lacks the SameSite cookie; a form for another browser's request fails the
+//! hash check; nobody without the server secret can compute a token.
+//!
+//! Open redirects (RFC 9700 §4.11.2): a client anyone can bring (RFC 7591, metadata document)
+//! has redirect URIs nobody vetted, so errors before the user has signed in are shown on this
+//! server's own page instead of being sent there; operator-registered clients get the usual
+//! error redirect.
 
 use std::sync::Arc;
 
@@ -19,7 +27,13 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
-use portcullis_core::{oauth::PendingAuthorization, timestamp};
+use std::time::Duration;
+
+use portcullis_auth::ClientNetwork;
+use portcullis_core::{
+    oauth::{Attempt, LockoutRule, PendingAuthorization},
+    timestamp,
+};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -33,7 +47,8 @@ use crate::{
     secret::{self, Secret},
 };
 
-const COOKIE: &str = "portcullis_browser";
+/// Cookie names start with this; each request has its own cookie (see [`cookie_name`]).
+const COOKIE_PREFIX: &str = "portcullis_browser_";
 
 /// An error to return to the client through its redirect URI.
 struct RedirectError<'a> {
@@ -91,19 +106,29 @@ impl AuthorizationServer {
     }
 }
 
-/// The form token for `request_id` in the browser holding `cookie`.
-fn csrf_token(cookie: &str, request_id: &str) -> String {
-    secret::digest(&format!("csrf:{cookie}:{request_id}"))
+impl AuthorizationServer {
+    /// The form token for `request_id` in the browser holding `cookie`: a MAC under the
+    /// server's secret, so knowing (or planting) the cookie is not enough to forge it.
+    fn csrf_token(&self, cookie: &str, request_id: &str) -> String {
+        secret::keyed_digest(self.csrf_key.expose().as_bytes(), &format!("csrf:{request_id}:{cookie}"))
+    }
+
+    /// The cookie that binds `request_id` to one browser. One per request, so a browser can
+    /// run several sign-ins at once; `__Host-` over https (Secure, whole host, no Domain).
+    fn cookie_name(&self, request_id: &str) -> String {
+        let host = if self.config.secure_cookies { "__Host-" } else { "" };
+        format!("{host}{COOKIE_PREFIX}{}", &secret::digest(request_id)[..16])
+    }
 }
 
-fn browser_cookie(headers: &HeaderMap) -> Option<String> {
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == COOKIE && value.starts_with("pcb_") && value.len() < 100)
+        .find(|(n, value)| *n == name && value.starts_with("pcb_") && value.len() < 100)
         .map(|(_, value)| value.to_owned())
 }
 
@@ -118,7 +143,6 @@ fn unavailable() -> Response {
 /// `GET /authorize`.
 pub async fn start(
     State(server): State<Arc<AuthorizationServer>>,
-    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let params = match Params::parse(query.unwrap_or_default().as_bytes()) {
@@ -141,6 +165,14 @@ pub async fn start(
     };
     let state = params.get("state");
     let fail = |error: OAuthError| {
+        if !client.kind.is_operator_registered() {
+            // Nobody vetted this redirect URI, and nobody has signed in yet: no redirect.
+            tracing::info!(error = error.code.as_str(), "authorization request refused");
+            return pages::error(
+                StatusCode::BAD_REQUEST,
+                &format!("{} ({})", error.description, error.code.as_str()),
+            );
+        }
         server.redirect_error(RedirectError {
             redirect_uri: &redirect_uri,
             state,
@@ -204,13 +236,12 @@ pub async fn start(
         Err(e) => return fail(e),
     };
 
-    let (cookie, new_cookie) = match browser_cookie(&headers) {
-        Some(c) => (c, false),
-        None => (Secret::generate("pcb_").expose().to_owned(), true),
-    };
+    // Always a new cookie: one the browser brought may have been planted.
+    let cookie = Secret::generate("pcb_");
+    let cookie = cookie.expose();
     let request = PendingAuthorization {
         id: Secret::generate("pcq_").expose().to_owned(),
-        browser_hash: secret::digest(&cookie),
+        browser_hash: secret::digest(cookie),
         client_id: client.id.clone(),
         redirect_uri: redirect_uri.clone(),
         scope: scopes.as_string(),
@@ -223,18 +254,20 @@ pub async fn start(
     if let Err(e) = server.store.insert_authorization_request(&request).await {
         return fail(OAuthError::server_error(&e));
     }
-    let csrf = csrf_token(&cookie, &request.id);
+    let csrf = server.csrf_token(cookie, &request.id);
     let mut response = pages::login(&server.view(&request, &client, &csrf), None, StatusCode::OK);
-    if new_cookie {
-        let secure = if server.config.secure_cookies {
-            "; Secure"
-        } else {
-            ""
-        };
-        let value = format!("{COOKIE}={cookie}; Path=/authorize; HttpOnly; SameSite=Lax{secure}");
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            response.headers_mut().insert(header::SET_COOKIE, v);
-        }
+    let attributes = if server.config.secure_cookies {
+        "Path=/; Secure"
+    } else {
+        "Path=/authorize"
+    };
+    let value = format!(
+        "{}={cookie}; {attributes}; HttpOnly; SameSite=Lax; Max-Age={}",
+        server.cookie_name(&request.id),
+        server.config.request_ttl.as_secs()
+    );
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response
 }
@@ -273,12 +306,12 @@ async fn verify_request(
             "this form could not be verified as coming from this browser (cookies must be enabled); start again from the application",
         )
     };
-    let cookie = browser_cookie(headers).ok_or_else(forged)?;
+    let cookie = cookie_value(headers, &server.cookie_name(&request.id)).ok_or_else(forged)?;
     let bound: bool = secret::digest(&cookie)
         .as_bytes()
         .ct_eq(request.browser_hash.as_bytes())
         .into();
-    let expected = csrf_token(&cookie, &request.id);
+    let expected = server.csrf_token(&cookie, &request.id);
     let token_ok = match csrf {
         Some(csrf) => expected.as_bytes().ct_eq(csrf.as_bytes()).into(),
         // The consent page is a GET after the login's redirect: the cookie binding suffices.
@@ -315,6 +348,7 @@ async fn verify_form(
 /// `POST /authorize/login`: `username`, `password`, `request`, `csrf`.
 pub async fn login(
     State(server): State<Arc<AuthorizationServer>>,
+    network: Option<axum::Extension<ClientNetwork>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -330,7 +364,11 @@ pub async fn login(
             StatusCode::BAD_REQUEST,
         );
     };
-    match server.check_password(username, password).await {
+    let network = network.map(|n| n.0);
+    match server
+        .check_password(username, password, network.as_ref())
+        .await
+    {
         Ok(account_id) => {
             if let Err(e) = server
                 .store
@@ -351,7 +389,7 @@ pub async fn login(
         Err(LoginRefused::Locked(secs)) => pages::login(
             &view,
             Some(&format!(
-                "Too many failed sign-ins for this account. Try again in {secs} seconds."
+                "Too many failed sign-ins for this username. Try again in {secs} seconds."
             )),
             StatusCode::TOO_MANY_REQUESTS,
         ),
@@ -369,55 +407,66 @@ enum LoginRefused {
 }
 
 impl AuthorizationServer {
-    /// Checks a password; counts failures and locks the account for a growing time after
-    /// `max_failed_logins` in a row. Unknown users cost the same argon2 work as known ones.
-    async fn check_password(&self, username: &str, password: &str) -> Result<String, LoginRefused> {
-        let login = self.store.account_login(username).await.map_err(|e| {
-            tracing::error!(error = %e, "account lookup failed");
+    /// Checks a password, after counting the attempt against the username from this network
+    /// and against the username from everywhere (see [`LockoutRule`]). The same for names
+    /// with and without an account: the same counters, answers and argon2 work.
+    async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+        network: Option<&ClientNetwork>,
+    ) -> Result<String, LoginRefused> {
+        let unavailable = |e: portcullis_core::StoreError| {
+            tracing::error!(error = %e, "sign-in bookkeeping failed");
             LoginRefused::Unavailable
-        })?;
-        if let Some(until) = login.as_ref().and_then(|l| l.locked_until.as_deref()) {
-            let left = chrono::DateTime::parse_from_rfc3339(until)
-                .map(|t| (t.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds())
-                .unwrap_or(0);
-            if left > 0 {
-                tracing::info!(username, "login refused: account temporarily locked");
-                return Err(LoginRefused::Locked(left));
+        };
+        let network = network.map_or("unknown", |n| n.0.as_str());
+        let pair_key = secret::digest(&format!("login:{username}:from:{network}"));
+        let user_key = secret::digest(&format!("login:{username}"));
+        let escalating = [30, 60, 120, 240, 480, 900].map(Duration::from_secs);
+        let rules = [
+            (&pair_key, LockoutRule { max_failures: self.config.max_failed_logins, steps: escalating }),
+            (
+                &user_key,
+                LockoutRule {
+                    max_failures: self.config.max_failed_logins_per_user,
+                    steps: [Duration::from_secs(30); 6],
+                },
+            ),
+        ];
+        for (key, rule) in &rules {
+            if let Attempt::Locked(secs) = self
+                .store
+                .count_login_attempt(key, rule)
+                .await
+                .map_err(unavailable)?
+            {
+                tracing::info!("login refused: too many failed attempts for this username");
+                return Err(LoginRefused::Locked(secs));
             }
         }
+        let login = self.store.account_login(username).await.map_err(unavailable)?;
         let ok = Password::submitted(password.to_owned())
             .verify(login.as_ref().map(|l| l.password_hash.clone()))
             .await;
-        let Some(login) = login else {
-            tracing::info!("login failed: unknown username");
-            return Err(LoginRefused::Wrong);
-        };
-        if ok {
-            let _ = self.store.record_login_success(&login.account.id).await;
-            tracing::info!(username, "login succeeded");
-            return Ok(login.account.id);
+        match login {
+            Some(login) if ok => {
+                self.store
+                    .clear_login_attempts(&[&pair_key, &user_key])
+                    .await
+                    .map_err(unavailable)?;
+                tracing::info!(username, "login succeeded");
+                Ok(login.account.id)
+            }
+            Some(_) => {
+                tracing::info!(username, "login failed: wrong password");
+                Err(LoginRefused::Wrong)
+            }
+            None => {
+                tracing::info!("login failed: unknown username");
+                Err(LoginRefused::Wrong)
+            }
         }
-        let failures = login.failed_logins + 1;
-        let max = i64::from(self.config.max_failed_logins);
-        let locked_until = (failures >= max).then(|| {
-            let exponent = (failures - max).min(5) as u32;
-            let secs = (30u64 << exponent).min(900);
-            timestamp::in_future(std::time::Duration::from_secs(secs))
-        });
-        if let Err(e) = self
-            .store
-            .record_login_failure(&login.account.id, locked_until.as_deref())
-            .await
-        {
-            tracing::error!(error = %e, "cannot record a failed login");
-        }
-        tracing::info!(
-            username,
-            failures,
-            locked = locked_until.is_some(),
-            "login failed: wrong password"
-        );
-        Err(LoginRefused::Wrong)
     }
 }
 

@@ -24,6 +24,12 @@ pub enum ClientKind {
 }
 
 impl ClientKind {
+    /// Registered by this server's operator (file or `portcullis client add`), as opposed to
+    /// clients anyone can bring (RFC 7591 registrations, metadata documents).
+    pub fn is_operator_registered(self) -> bool {
+        matches!(self, Self::Configured | Self::Registered)
+    }
+
     /// Shown on the consent page so the user knows how much to trust the name.
     pub fn describe(self) -> &'static str {
         match self {
@@ -40,10 +46,13 @@ pub struct Client {
     pub name: String,
     pub redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
-    /// Scopes it may ask for; empty allows every supported scope.
+    /// Scopes it may ask for; empty allows every supported scope for user authorizations
+    /// (and none for client credentials, which only an operator's grant allows).
     pub allowed_scopes: Vec<String>,
     pub secret_digest: Option<String>,
     pub kind: ClientKind,
+    /// An operator let it introspect tokens issued to other clients (a resource server).
+    pub introspection: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -106,6 +115,7 @@ impl Client {
                 _ => Vec::new(),
             },
             secret_digest: stored.secret_hash,
+            introspection: stored.introspection && kind.is_operator_registered(),
             kind,
         }
     }
@@ -119,6 +129,7 @@ impl Client {
             allowed_scopes: c.scopes.clone(),
             secret_digest: c.secret_digest.clone(),
             kind: ClientKind::Configured,
+            introspection: c.introspection,
         }
     }
 }

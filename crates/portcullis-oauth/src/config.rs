@@ -13,6 +13,8 @@ pub struct ConfiguredClient {
     pub scopes: Vec<String>,
     /// SHA-256 hex of the secret for a confidential client.
     pub secret_digest: Option<String>,
+    /// May introspect tokens issued to other clients (`introspection = true`).
+    pub introspection: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -37,11 +39,19 @@ pub struct AuthorizationServerConfig {
     pub development: bool,
     /// RFC 7591 dynamic client registration at `/register`.
     pub dynamic_registration: bool,
-    /// Most dynamic registrations accepted per hour, server-wide.
+    /// Most dynamic registrations accepted per hour, server-wide (each address also has a
+    /// share of its own, enforced at the HTTP edge).
     pub max_registrations_per_hour: u32,
+    /// Dynamic clients that have not completed a grant this long after registering are deleted.
+    pub unused_client_ttl: Duration,
     pub clients: Vec<ConfiguredClient>,
-    /// Consecutive failed logins before an account is locked for a while.
+    /// Failed sign-ins for one username from one network before that pair is locked (30 s,
+    /// doubling up to 15 min).
     pub max_failed_logins: u32,
+    /// Failed sign-ins for one username from all networks together before it is locked for
+    /// 30 s everywhere: bounds guessing from many addresses, and stays short so nobody can
+    /// keep a user out for long.
+    pub max_failed_logins_per_user: u32,
     /// Cookies carry `Secure` (the public URL is https).
     pub secure_cookies: bool,
 }
@@ -63,8 +73,10 @@ impl AuthorizationServerConfig {
             development: false,
             dynamic_registration: true,
             max_registrations_per_hour: 100,
+            unused_client_ttl: Duration::from_secs(24 * 3600),
             clients: Vec::new(),
             max_failed_logins: 5,
+            max_failed_logins_per_user: 20,
         }
     }
 }

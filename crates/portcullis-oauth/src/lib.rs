@@ -58,6 +58,8 @@ pub struct AuthorizationServer {
     pub(crate) revoked: Arc<RevokedGrants>,
     /// Verifies this server's own access tokens (revocation, introspection).
     pub(crate) verifier: JwtVerifier,
+    /// The key of the CSRF tokens' MAC, shared by every replica through the database.
+    pub(crate) csrf_key: portcullis_core::secret::Secret,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -96,6 +98,9 @@ impl AuthorizationServer {
         )
         .await
         .map_err(|e| portcullis_core::StoreError::Database(Box::new(e)))?;
+        let csrf_key = portcullis_core::secret::Secret::from_string(
+            store.server_secret("csrf").await?,
+        );
         Ok(Self {
             config,
             store,
@@ -103,6 +108,7 @@ impl AuthorizationServer {
             clients,
             revoked,
             verifier,
+            csrf_key,
         })
     }
 
@@ -150,9 +156,31 @@ impl AuthorizationServer {
                     if let Err(e) = server.revoked.reload(&server.store).await {
                         tracing::warn!(error = %e, "cannot reload revocations");
                     }
+                    server.purge_abandoned().await;
                 }
             }
         })
+    }
+
+    /// Deletes what unauthenticated callers can create and then abandon: dynamic clients that
+    /// never completed a grant, and idle sign-in failure counters.
+    pub async fn purge_abandoned(&self) {
+        match self
+            .store
+            .purge_unused_dynamic_clients(self.config.unused_client_ttl)
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(clients = n, "deleted unused dynamic clients"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "deleting unused dynamic clients failed"),
+        }
+        if let Err(e) = self
+            .store
+            .purge_login_attempts(Duration::from_secs(24 * 3600))
+            .await
+        {
+            tracing::warn!(error = %e, "purging sign-in counters failed");
+        }
     }
 
     /// Revokes a grant everywhere: in the database and, at once, in this process.

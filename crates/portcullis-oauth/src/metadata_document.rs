@@ -6,7 +6,11 @@
 //! (§5, §8.6): https only, no redirects, 200 only, at most 5 KiB, a short timeout, and never to
 //! a special-use address (RFC 6890) — except loopback in development mode. The address is
 //! resolved once and pinned, so DNS cannot swap in another between check and connect.
-//! Valid documents are cached per their `Cache-Control` (clamped); failures never are.
+//! Valid documents are cached per their `Cache-Control` (clamped), failures for
+//! [`FAILURE_CACHE`]. Anyone can make this server fetch by sending `/authorize` requests, so
+//! fetches are bounded: at most [`MAX_CONCURRENT_FETCHES`] at once (requests for the same
+//! document wait for the one fetch and share its answer), and at most
+//! [`MAX_FETCHES_PER_HOST`] per host per [`HOST_WINDOW`].
 
 use std::{
     collections::HashMap,
@@ -28,10 +32,31 @@ const MIN_CACHE: Duration = Duration::from_secs(60);
 const DEFAULT_CACHE: Duration = Duration::from_secs(300);
 const MAX_CACHE: Duration = Duration::from_secs(24 * 3600);
 const MAX_CACHED: usize = 1024;
+/// How long a document that could not be used is not fetched again.
+pub const FAILURE_CACHE: Duration = Duration::from_secs(30);
+pub const MAX_CONCURRENT_FETCHES: usize = 4;
+pub const MAX_FETCHES_PER_HOST: u32 = 10;
+pub const HOST_WINDOW: Duration = Duration::from_secs(60);
 
 pub struct MetadataDocuments {
     development: bool,
     cache: Mutex<HashMap<String, (Client, Instant)>>,
+    /// Documents that failed, with why, until when.
+    failures: Mutex<HashMap<String, (String, Instant)>>,
+    /// Fetches per host in the current window: (window start, count).
+    hosts: Mutex<HashMap<String, (Instant, u32)>>,
+    fetching: tokio::sync::Semaphore,
+}
+
+/// Inserts into a bounded map: expired entries go first, everything if that is not enough.
+fn insert_bounded<V>(map: &mut HashMap<String, V>, key: String, value: V, live: impl Fn(&V) -> bool) {
+    if map.len() >= MAX_CACHED {
+        map.retain(|_, v| live(v));
+        if map.len() >= MAX_CACHED {
+            map.clear();
+        }
+    }
+    map.insert(key, value);
 }
 
 #[derive(Deserialize)]
@@ -56,6 +81,9 @@ impl MetadataDocuments {
         Self {
             development,
             cache: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            hosts: Mutex::new(HashMap::new()),
+            fetching: tokio::sync::Semaphore::new(MAX_CONCURRENT_FETCHES),
         }
     }
 
@@ -65,29 +93,89 @@ impl MetadataDocuments {
         client_id.starts_with("https://") || client_id.starts_with("http://")
     }
 
-    pub async fn resolve(&self, client_id: &str) -> Result<Client, String> {
+    /// The answer already known for `client_id`: a cached document or a recent failure.
+    fn known(&self, client_id: &str) -> Option<Result<Client, String>> {
+        let now = Instant::now();
         if let Some((client, until)) = self.cache.lock().expect("cache poisoned").get(client_id)
-            && *until > Instant::now()
+            && *until > now
         {
-            return Ok(client.clone());
+            return Some(Ok(client.clone()));
+        }
+        if let Some((reason, until)) = self
+            .failures
+            .lock()
+            .expect("cache poisoned")
+            .get(client_id)
+            && *until > now
+        {
+            return Some(Err(reason.clone()));
+        }
+        None
+    }
+
+    pub async fn resolve(&self, client_id: &str) -> Result<Client, String> {
+        if let Some(known) = self.known(client_id) {
+            return known;
         }
         let url = self.check_url(client_id)?;
-        let (client, max_age) = self.fetch(client_id, &url).await?;
-        if let Some(max_age) = max_age {
-            let mut cache = self.cache.lock().expect("cache poisoned");
-            if cache.len() >= MAX_CACHED {
-                let now = Instant::now();
-                cache.retain(|_, (_, until)| *until > now);
-                if cache.len() >= MAX_CACHED {
-                    cache.clear();
-                }
-            }
-            cache.insert(
-                client_id.to_owned(),
-                (client.clone(), Instant::now() + max_age),
-            );
+        let _permit = self
+            .fetching
+            .acquire()
+            .await
+            .map_err(|_| "metadata documents cannot be fetched right now".to_owned())?;
+        // Another request may have fetched it while this one waited.
+        if let Some(known) = self.known(client_id) {
+            return known;
         }
-        Ok(client)
+        self.charge_host(&url)?;
+        match self.fetch(client_id, &url).await {
+            Ok((client, max_age)) => {
+                if let Some(max_age) = max_age {
+                    let mut cache = self.cache.lock().expect("cache poisoned");
+                    let now = Instant::now();
+                    insert_bounded(
+                        &mut cache,
+                        client_id.to_owned(),
+                        (client.clone(), now + max_age),
+                        |(_, until)| *until > now,
+                    );
+                }
+                Ok(client)
+            }
+            Err(reason) => {
+                let mut failures = self.failures.lock().expect("cache poisoned");
+                let now = Instant::now();
+                insert_bounded(
+                    &mut failures,
+                    client_id.to_owned(),
+                    (reason.clone(), now + FAILURE_CACHE),
+                    |(_, until)| *until > now,
+                );
+                Err(reason)
+            }
+        }
+    }
+
+    /// Counts a fetch against the URL's host; refuses once the host's share is used up.
+    fn charge_host(&self, url: &url::Url) -> Result<(), String> {
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let mut hosts = self.hosts.lock().expect("cache poisoned");
+        let now = Instant::now();
+        let entry = hosts.get(&host).copied();
+        let (start, count) = match entry {
+            Some((start, count)) if now.duration_since(start) < HOST_WINDOW => (start, count),
+            _ => (now, 0),
+        };
+        if count >= MAX_FETCHES_PER_HOST {
+            let wait = HOST_WINDOW.saturating_sub(now.duration_since(start)).as_secs() + 1;
+            return Err(format!(
+                "too many client metadata documents were fetched from {host} recently; try again in {wait} seconds"
+            ));
+        }
+        insert_bounded(&mut hosts, host, (start, count + 1), |(start, _)| {
+            now.duration_since(*start) < HOST_WINDOW
+        });
+        Ok(())
     }
 
     /// CIMD §3: https, a path, no fragment, userinfo, query or dot segments, and written the
@@ -262,6 +350,7 @@ fn validate(client_id: &str, doc: Document) -> Result<Client, String> {
         allowed_scopes: Vec::new(),
         secret_digest: None,
         kind: ClientKind::MetadataDocument,
+        introspection: false,
     })
 }
 

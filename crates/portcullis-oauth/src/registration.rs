@@ -127,14 +127,18 @@ impl AuthorizationServer {
             .grant_types
             .unwrap_or_else(|| vec![AUTHORIZATION_CODE.into()]);
         for g in &grant_types {
-            if ![AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS].contains(&g.as_str()) {
-                return Err(metadata_error(format!("grant type {g:?} is not supported")));
+            if g == CLIENT_CREDENTIALS {
+                // Anyone may register: a self-registered client acting without a user would be
+                // an anonymous path to tokens.
+                return Err(metadata_error(
+                    "client_credentials is not available to dynamically registered clients: a token without a user is only for clients this server's operator registers; use authorization_code",
+                ));
             }
-        }
-        if grant_types.iter().any(|g| g == CLIENT_CREDENTIALS) && !confidential {
-            return Err(metadata_error(
-                "client_credentials needs a confidential client (token_endpoint_auth_method client_secret_basic or client_secret_post)",
-            ));
+            if ![AUTHORIZATION_CODE, REFRESH_TOKEN].contains(&g.as_str()) {
+                return Err(metadata_error(format!(
+                    "grant type {g:?} is not supported; use authorization_code and refresh_token"
+                )));
+            }
         }
         if let Some(types) = &request.response_types
             && types.iter().any(|t| t != "code")
@@ -209,6 +213,8 @@ impl AuthorizationServer {
             token_endpoint_auth_method: auth_method.clone(),
             registered_by: "dynamic".into(),
             created_at: now,
+            introspection: false,
+            first_grant_at: None,
         };
         self.store
             .insert_client(&stored)

@@ -3,8 +3,11 @@
 //! Revoking either kind of token revokes its grant: the refresh token and every access token
 //! issued under it stop working (§2.1 lets a server do both). Unknown tokens, and tokens of
 //! another client, are answered 200 with nothing done, so the endpoint reveals nothing.
-//! Introspection is for confidential clients (resource servers) only, to prevent token
-//! scanning (RFC 7662 §4); inactive tokens get `{"active": false}` and nothing else.
+//! Introspection (RFC 7662 §4: protected against token scanning) needs client authentication
+//! with a secret, and answers only about tokens issued to the calling client, or about any
+//! token for a client the operator marked `introspection = true` (a resource server). Since
+//! anyone may register a confidential client, "confidential" alone would protect nothing.
+//! Every other token, like an inactive one, gets `{"active": false}` and nothing else.
 
 use std::sync::Arc;
 
@@ -31,6 +34,16 @@ enum Issued {
         claims: Arc<serde_json::Map<String, Value>>,
         grant_id: Option<String>,
     },
+}
+
+impl Issued {
+    /// The client the token was issued to.
+    fn client_id(&self) -> Option<&str> {
+        match self {
+            Self::Refresh { grant, .. } => Some(&grant.client_id),
+            Self::Access { claims, .. } => claims.get("client_id").and_then(Value::as_str),
+        }
+    }
 }
 
 impl AuthorizationServer {
@@ -82,16 +95,12 @@ pub async fn revoke(
         let params = Params::parse(&body)?;
         let client = server.clients.authenticate(&headers, &params).await?;
         let token = params.require("token")?;
-        let (owner, grant_id) = match server.identify(token).await? {
-            Some(Issued::Refresh { grant, .. }) => (Some(grant.client_id.clone()), Some(grant.id)),
-            Some(Issued::Access { claims, grant_id }) => (
-                claims
-                    .get("client_id")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                grant_id,
-            ),
-            None => (None, None),
+        let issued = server.identify(token).await?;
+        let owner = issued.as_ref().and_then(Issued::client_id).map(str::to_owned);
+        let grant_id = match issued {
+            Some(Issued::Refresh { grant, .. }) => Some(grant.id),
+            Some(Issued::Access { grant_id, .. }) => grant_id,
+            None => None,
         };
         if let (Some(owner), Some(grant_id)) = (owner, grant_id)
             && owner == client.id
@@ -125,7 +134,10 @@ pub async fn introspect(
         }
         let token = params.require("token")?;
         let inactive = json!({ "active": false });
-        let answer = match server.identify(token).await? {
+        let issued = server.identify(token).await?.filter(|issued| {
+            client.introspection || issued.client_id() == Some(client.id.as_str())
+        });
+        let answer = match issued {
             Some(Issued::Refresh { grant, expires_at, used }) => {
                 let now = timestamp::now();
                 if used || grant.revoked_at.is_some() || expires_at <= now || grant.expires_at <= now {

@@ -2,7 +2,7 @@
 //! `portcullis_core::secret` (API keys use them too); PKCE (RFC 7636) is here.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-pub use portcullis_core::secret::{Secret, digest, matches_digest};
+pub use portcullis_core::secret::{Secret, digest, keyed_digest, matches_digest};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 

@@ -162,6 +162,9 @@ impl AuthorizationServer {
             revoked_at: None,
         };
         self.store.insert_grant(&grant).await?;
+        if client.kind == crate::ClientKind::Dynamic {
+            self.store.mark_client_used(&client.id).await?;
+        }
         let refresh = client.allows_grant(REFRESH_TOKEN);
         self.issue(&grant, &grant.scope, refresh).await
     }
@@ -219,10 +222,18 @@ impl AuthorizationServer {
         client: &Client,
         params: &Params,
     ) -> Result<TokenResponse, OAuthError> {
-        if !client.is_confidential() {
+        // A token without a user is only for a client the operator vetted: anyone can
+        // register a client, and a self-registered one must never get a token by itself.
+        if !client.kind.is_operator_registered() || !client.is_confidential() {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
-                "client_credentials needs a confidential client (one with a secret)",
+                "client_credentials is only for confidential clients an operator registered (portcullis client add --confidential --scopes …, or [[clients]] in the configuration file)",
+            ));
+        }
+        // Only what the operator granted; an empty grant is no scope, not every scope.
+        if client.allowed_scopes.is_empty() {
+            return Err(OAuthError::invalid_scope(
+                "this client has been granted no scopes for client_credentials; an operator grants them with --scopes (or scopes in [[clients]])",
             ));
         }
         let scopes = Scopes::negotiate(

@@ -166,6 +166,14 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
                     }
                 }
             }
+            if args.introspection && !args.confidential {
+                bail!("--introspection needs --confidential (introspection takes a client secret)");
+            }
+            if grant_types.iter().any(|g| g == CLIENT_CREDENTIALS) && args.scope.is_none() {
+                eprintln!(
+                    "note: without --scopes this client can get no client_credentials token; grant scopes with --scopes \"tasks:read …\""
+                );
+            }
             let secret = args.confidential.then(|| Secret::generate("pcs_"));
             let client = StoredClient {
                 client_id: format!("pcc_{}", uuid::Uuid::new_v4().simple()),
@@ -183,6 +191,8 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
                 .into(),
                 registered_by: "cli".into(),
                 created_at: timestamp::now(),
+                introspection: args.introspection,
+                first_grant_at: None,
             };
             let (_, store) = open(&args.common).await?;
             store.oauth().insert_client(&client).await?;
@@ -237,9 +247,11 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
 pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::Rotate(args) => {
-            let (settings, _) = resolve_common(&args.common)?;
-            let retention =
-                std::time::Duration::from_secs(args.retention_secs.unwrap_or(3600 + 300));
+            let (settings, file) = resolve_common(&args.common)?;
+            let retention = match args.retention_secs {
+                Some(secs) => std::time::Duration::from_secs(secs),
+                None => crate::config::key_retention(args.access_token_ttl_secs, &file)?,
+            };
             let rotation = KeyRing::rotate(&settings.keys_dir(), retention)?;
             println!("{}", rotation.new_kid);
             eprintln!(
@@ -252,11 +264,9 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             Ok(())
         }
         KeysCommand::List(args) => {
-            let (settings, _) = resolve_common(&args.common)?;
-            let ring = KeyRing::open(
-                &settings.keys_dir(),
-                std::time::Duration::from_secs(3600 + 300),
-            )?;
+            let (settings, file) = resolve_common(&args.common)?;
+            let retention = crate::config::key_retention(args.access_token_ttl_secs, &file)?;
+            let ring = KeyRing::open(&settings.keys_dir(), retention)?;
             let signing = ring.signer().kid().to_owned();
             for key in ring.jwks().keys {
                 let kid = key.common.key_id.unwrap_or_default();

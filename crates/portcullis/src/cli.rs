@@ -241,9 +241,14 @@ pub struct ClientAddArgs {
     /// --confidential and no redirect URI].
     #[arg(long = "grant-type")]
     pub grant_types: Vec<String>,
-    /// Space-separated scopes the client may ask for [default: all].
-    #[arg(long)]
+    /// Space-separated scopes the client may ask for [default: all for user sign-ins;
+    /// none for client_credentials, which gets only the scopes granted here].
+    #[arg(long, visible_alias = "scopes")]
     pub scope: Option<String>,
+    /// Let the client introspect tokens issued to other clients (a resource server); needs
+    /// --confidential. Without it a client may introspect only its own tokens.
+    #[arg(long)]
+    pub introspection: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -259,16 +264,30 @@ pub enum KeysCommand {
     /// tokens it signed have expired. Running servers pick the change up by themselves.
     Rotate(KeysRotateArgs),
     /// Show the published keys.
-    List(CommonOnly),
+    List(KeysListArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KeysListArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The servers' access-token lifetime, in seconds [default: 3600]: retired keys younger
+    /// than it (plus the leeway) are still published.
+    #[arg(long, env = "PORTCULLIS_ACCESS_TOKEN_TTL_SECS")]
+    pub access_token_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct KeysRotateArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// How long retired keys stay published, in seconds [default: access-token lifetime + 5 min].
+    /// How long retired keys stay published, in seconds [default: the access-token lifetime
+    /// (--access-token-ttl-secs, or the configuration file's) + the leeway + 5 min].
     #[arg(long)]
     pub retention_secs: Option<u64>,
+    /// The servers' access-token lifetime, in seconds [default: 3600].
+    #[arg(long, env = "PORTCULLIS_ACCESS_TOKEN_TTL_SECS")]
+    pub access_token_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -364,6 +383,14 @@ pub struct ServeArgs {
     /// Most dynamic registrations per hour, server-wide [default: 100].
     #[arg(long, env = "PORTCULLIS_MAX_REGISTRATIONS_PER_HOUR")]
     pub max_registrations_per_hour: Option<u32>,
+    /// Most dynamic registrations per hour from one network address (an IPv6 /64), each
+    /// address's share of the server-wide ceiling [default: 10].
+    #[arg(long, env = "PORTCULLIS_MAX_REGISTRATIONS_PER_ADDRESS")]
+    pub max_registrations_per_address: Option<u32>,
+    /// Delete dynamically registered clients that have not completed a grant this many
+    /// seconds after registering [default: 86400].
+    #[arg(long, env = "PORTCULLIS_UNUSED_CLIENT_TTL_SECS")]
+    pub unused_client_ttl_secs: Option<u64>,
     /// Development mode: client metadata documents may be fetched over plain http from
     /// loopback addresses. Never in production [default: false].
     #[arg(long, env = "PORTCULLIS_DEV_MODE", num_args = 0..=1, default_missing_value = "true")]
@@ -414,6 +441,17 @@ pub struct ServeArgs {
     /// seconds [default: 60].
     #[arg(long, env = "PORTCULLIS_REQUEST_TIMEOUT_SECS")]
     pub request_timeout_secs: Option<u64>,
+    /// Longest a client may take to send a request's headers, in seconds [default: 10].
+    #[arg(long, env = "PORTCULLIS_HEADER_READ_TIMEOUT_SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Close a kept-alive connection idle this long between requests, in seconds
+    /// [default: 60].
+    #[arg(long, env = "PORTCULLIS_IDLE_TIMEOUT_SECS")]
+    pub idle_timeout_secs: Option<u64>,
+    /// Most connections served at once (TLS handshakes included); more wait to be accepted
+    /// [default: 1024].
+    #[arg(long, env = "PORTCULLIS_MAX_CONNECTIONS")]
+    pub max_connections: Option<u32>,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key) [default: plain HTTP, for
     /// deployments behind a proxy that terminates TLS].
     #[arg(long, env = "PORTCULLIS_TLS_CERT")]

@@ -77,6 +77,8 @@ struct FileConfig {
     authorization_code_ttl_secs: Option<u64>,
     dynamic_registration: Option<bool>,
     max_registrations_per_hour: Option<u32>,
+    max_registrations_per_address: Option<u32>,
+    unused_client_ttl_secs: Option<u64>,
     dev_mode: Option<bool>,
     #[serde(default)]
     clients: Vec<FileClient>,
@@ -98,6 +100,9 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     request_timeout_secs: Option<u64>,
+    header_read_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    max_connections: Option<u32>,
     #[serde(default)]
     rate_limits: FileRateLimits,
     service_auth_token: Option<String>,
@@ -148,6 +153,9 @@ struct FileClient {
     scopes: Vec<String>,
     /// A file holding the client secret (the client is then confidential).
     secret_file: Option<PathBuf>,
+    /// May introspect tokens issued to other clients (a resource server).
+    #[serde(default)]
+    introspection: bool,
 }
 
 fn load_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -211,6 +219,7 @@ impl CommonSettings {
 #[derive(Debug, Clone)]
 pub struct ServeSettings {
     pub common: CommonSettings,
+    pub connections: crate::server::ConnectionLimits,
     pub token_keys: TokenKeys,
     pub leeway: Duration,
     pub jwks_min_refresh: Duration,
@@ -258,6 +267,10 @@ pub struct RateLimitSettings {
 #[derive(Debug, Clone)]
 pub struct AuthorizationSettings {
     pub access_token_ttl: Duration,
+    /// Clock skew tolerated by the resource server (so retired keys outlive it too).
+    pub leeway: Duration,
+    pub max_registrations_per_address: u32,
+    pub unused_client_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub code_ttl: Duration,
     pub dynamic_registration: bool,
@@ -269,8 +282,32 @@ pub struct AuthorizationSettings {
 impl AuthorizationSettings {
     /// How long a retired signing key stays published: until its last token has expired.
     pub fn key_retention(&self) -> Duration {
-        self.access_token_ttl + Duration::from_secs(300)
+        retention_for(self.access_token_ttl, self.leeway)
     }
+}
+
+/// A key retired now may have signed a token a moment ago: keep it for that token's lifetime,
+/// the verification leeway, and a margin for clocks and key-ring reloads.
+fn retention_for(access_token_ttl: Duration, leeway: Duration) -> Duration {
+    access_token_ttl + leeway + Duration::from_secs(300)
+}
+
+/// The retention `keys rotate`/`keys list` use: from the access-token lifetime given on the
+/// command line (or its env var), else the configuration file's, and the file's leeway.
+pub fn key_retention(
+    ttl_flag: Option<u64>,
+    file: &FileConfigHandle,
+) -> Result<Duration, ConfigError> {
+    let ttl = ranged(
+        "access_token_ttl_secs",
+        ttl_flag.or(file.0.access_token_ttl_secs).unwrap_or(3600),
+        60..=86_400,
+    )?;
+    let leeway = file.0.jwt_leeway_secs.unwrap_or(30);
+    Ok(retention_for(
+        Duration::from_secs(ttl),
+        Duration::from_secs(leeway),
+    ))
 }
 
 fn ranged(
@@ -343,6 +380,9 @@ fn configured_client(c: FileClient) -> Result<portcullis_oauth::ConfiguredClient
             return Err(bad(format!("unknown scope {scope:?}")));
         }
     }
+    if c.introspection && secret_digest.is_none() {
+        return Err(bad("introspection needs a secret_file (a confidential client)".into()));
+    }
     Ok(portcullis_oauth::ConfiguredClient {
         name: c.name.clone().unwrap_or_else(|| c.client_id.clone()),
         client_id: c.client_id,
@@ -350,6 +390,7 @@ fn configured_client(c: FileClient) -> Result<portcullis_oauth::ConfiguredClient
         grant_types,
         scopes: c.scopes,
         secret_digest,
+        introspection: c.introspection,
     })
 }
 
@@ -600,6 +641,23 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         .collect::<Result<Vec<_>, _>>()?;
     let authorization = AuthorizationSettings {
         access_token_ttl: Duration::from_secs(access_ttl),
+        leeway: Duration::from_secs(leeway),
+        max_registrations_per_address: ranged(
+            "max_registrations_per_address",
+            u64::from(
+                args.max_registrations_per_address
+                    .or(file.max_registrations_per_address)
+                    .unwrap_or(10),
+            ),
+            1..=100_000,
+        )? as u32,
+        unused_client_ttl: Duration::from_secs(ranged(
+            "unused_client_ttl_secs",
+            args.unused_client_ttl_secs
+                .or(file.unused_client_ttl_secs)
+                .unwrap_or(86_400),
+            60..=365 * 86_400,
+        )?),
         refresh_token_ttl: Duration::from_secs(refresh_ttl),
         code_ttl: Duration::from_secs(code_ttl),
         dynamic_registration: args
@@ -639,7 +697,29 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
             .unwrap_or(60),
         1..=3600,
     )?);
+    let connections = crate::server::ConnectionLimits {
+        header_read_timeout: Duration::from_secs(ranged(
+            "header_read_timeout_secs",
+            args.header_read_timeout_secs
+                .or(file.header_read_timeout_secs)
+                .unwrap_or(10),
+            1..=300,
+        )?),
+        idle_timeout: Duration::from_secs(ranged(
+            "idle_timeout_secs",
+            args.idle_timeout_secs
+                .or(file.idle_timeout_secs)
+                .unwrap_or(60),
+            1..=3600,
+        )?),
+        max_connections: ranged(
+            "max_connections",
+            u64::from(args.max_connections.or(file.max_connections).unwrap_or(1024)),
+            1..=1_000_000,
+        )? as usize,
+    };
     Ok(ServeSettings {
+        connections,
         request_timeout,
         tls,
         access_log: args.access_log.or(file.access_log).unwrap_or(false),
@@ -895,6 +975,15 @@ impl ServeSettings {
             ),
             ("access_log", self.access_log.into()),
             ("request_timeout_secs", secs(self.request_timeout)),
+            (
+                "header_read_timeout_secs",
+                secs(self.connections.header_read_timeout),
+            ),
+            ("idle_timeout_secs", secs(self.connections.idle_timeout)),
+            (
+                "max_connections",
+                (self.connections.max_connections as i64).into(),
+            ),
             ("access_token_ttl_secs", secs(a.access_token_ttl)),
             ("refresh_token_ttl_secs", secs(a.refresh_token_ttl)),
             ("authorization_code_ttl_secs", secs(a.code_ttl)),
@@ -903,6 +992,11 @@ impl ServeSettings {
                 "max_registrations_per_hour",
                 i64::from(a.max_registrations_per_hour).into(),
             ),
+            (
+                "max_registrations_per_address",
+                i64::from(a.max_registrations_per_address).into(),
+            ),
+            ("unused_client_ttl_secs", secs(a.unused_client_ttl)),
             ("dev_mode", a.dev_mode.into()),
             ("clients", (a.clients.len() as i64).into()),
             ("rate_limit", quota_text(r.per_principal)),

@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod microservice;
 mod serve;
+mod server;
 mod tls;
 mod token;
 

@@ -148,9 +148,14 @@ pub async fn backend(args: BackendArgs) -> anyhow::Result<()> {
         database = ?store.backend(),
         "portcullis backend is serving"
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(serve::shutdown_signal())
-        .await?;
+    crate::server::serve(
+        listener,
+        app,
+        None,
+        crate::server::ConnectionLimits::default(),
+        serve::shutdown_signal(),
+    )
+    .await?;
     purge.abort();
     store.close().await;
     Ok(())

@@ -69,7 +69,7 @@ pub async fn run_with(settings: ServeSettings, tasks: Option<TaskSource>) -> any
                 common.bind
             )
         })?;
-    let rate_limits = Arc::new(rate_limits(&settings.rate_limits)?);
+    let rate_limits = Arc::new(rate_limits(&settings)?);
     let sweeper = rate_limits.limiter.spawn_sweeper();
     let http = HttpSettings {
         origin_policy: OriginPolicy::for_public_url(
@@ -109,22 +109,7 @@ pub async fn run_with(settings: ServeSettings, tasks: Option<TaskSource>) -> any
         Some(addr) => Some(serve_metrics(addr, rate_limits.clone(), store.clone()).await?),
         None => None,
     };
-    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    match tls {
-        Some(config) => {
-            use axum::serve::ListenerExt;
-            // `tap_io` lends the TLS listener axum's connect-info support for its address.
-            let listener = crate::tls::TlsListener::new(listener, config)?.tap_io(|_| {});
-            axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown_signal())
-                .await?;
-        }
-        None => {
-            axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown_signal())
-                .await?;
-        }
-    }
+    crate::server::serve(listener, app, tls, settings.connections, shutdown_signal()).await?;
     for task in maintenance.into_iter().chain(metrics).chain([sweeper]) {
         task.abort();
     }
@@ -138,7 +123,18 @@ pub async fn run_with(settings: ServeSettings, tasks: Option<TaskSource>) -> any
 }
 
 /// The limiter (in process, or on Redis) with the configured budgets.
-fn rate_limits(settings: &RateLimitSettings) -> anyhow::Result<RateLimits> {
+fn rate_limits(serve: &ServeSettings) -> anyhow::Result<RateLimits> {
+    let settings: &RateLimitSettings = &serve.rate_limits;
+    // Each address's share of dynamic registrations: N an hour, all of them at once if it likes.
+    let registrations = serve.authorization.max_registrations_per_address;
+    let per_ip_registrations = Some(
+        portcullis_ratelimit::Quota::new(
+            registrations,
+            std::time::Duration::from_secs(3600),
+            registrations,
+        )
+        .context("invalid setting `max_registrations_per_address`")?,
+    );
     let limiter = match &settings.redis {
         Some(redis) => {
             let limiter = RateLimiter::with_redis(redis.clone())
@@ -159,6 +155,7 @@ fn rate_limits(settings: &RateLimitSettings) -> anyhow::Result<RateLimits> {
         per_client: settings.per_client,
         per_tenant: settings.per_tenant,
         per_ip: settings.per_ip,
+        per_ip_registrations,
         client_ip_header: settings.client_ip_header.clone(),
     })
 }
@@ -204,6 +201,7 @@ async fn authorization_server(
     config.code_ttl = auth.code_ttl;
     config.dynamic_registration = auth.dynamic_registration;
     config.max_registrations_per_hour = auth.max_registrations_per_hour;
+    config.unused_client_ttl = auth.unused_client_ttl;
     config.development = auth.dev_mode;
     config.clients = auth.clients.clone();
     if auth.dev_mode {

@@ -24,16 +24,12 @@ pub struct Account {
 pub struct AccountLogin {
     pub account: Account,
     pub password_hash: String,
-    pub failed_logins: i64,
-    pub locked_until: Option<String>,
 }
 
 impl std::fmt::Debug for AccountLogin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccountLogin")
             .field("account", &self.account)
-            .field("failed_logins", &self.failed_logins)
-            .field("locked_until", &self.locked_until)
             .finish_non_exhaustive()
     }
 }
@@ -68,8 +64,6 @@ fn login_from_row(row: &dyn Columns) -> Result<AccountLogin, StoreError> {
     Ok(AccountLogin {
         account: account_from_row(row)?,
         password_hash: row.text(4)?,
-        failed_logins: row.int(5)?,
-        locked_until: row.opt_text(6)?,
     })
 }
 
@@ -114,7 +108,7 @@ impl OAuthStore {
     pub async fn account_login(&self, username: &str) -> Result<Option<AccountLogin>, StoreError> {
         self.db
             .fetch_optional(
-                "SELECT id, username, tenant_id, created_at, password_hash, failed_logins, locked_until \
+                "SELECT id, username, tenant_id, created_at, password_hash \
                  FROM accounts WHERE username = $1",
                 &[Param::Text(username)],
                 login_from_row,
@@ -159,7 +153,8 @@ impl OAuthStore {
         Ok(removed > 0)
     }
 
-    /// Sets a new password hash and clears any lockout.
+    /// Sets a new password hash. (Sign-in lockouts are kept per username in `login_throttle`;
+    /// the `failed_logins`/`locked_until` columns of 0002 are no longer used.)
     pub async fn set_password(
         &self,
         username: &str,
@@ -178,31 +173,5 @@ impl OAuthStore {
             )
             .await?;
         Ok(changed > 0)
-    }
-
-    /// Counts a failed login; `locked_until` (if any) refuses logins until then.
-    pub async fn record_login_failure(
-        &self,
-        account_id: &str,
-        locked_until: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.db
-            .execute(
-                "UPDATE accounts SET failed_logins = failed_logins + 1, locked_until = $1 WHERE id = $2",
-                &[Param::OptText(locked_until), Param::Text(account_id)],
-            )
-            .await?;
-        Ok(())
-    }
-
-    pub async fn record_login_success(&self, account_id: &str) -> Result<(), StoreError> {
-        self.db
-            .execute(
-                "UPDATE accounts SET failed_logins = 0, locked_until = NULL \
-                 WHERE id = $1 AND (failed_logins <> 0 OR locked_until IS NOT NULL)",
-                &[Param::Text(account_id)],
-            )
-            .await?;
-        Ok(())
     }
 }

@@ -26,6 +26,10 @@ pub struct StoredClient {
     /// `cli` or `dynamic`.
     pub registered_by: String,
     pub created_at: String,
+    /// An operator let this client introspect tokens issued to other clients.
+    pub introspection: bool,
+    /// When the client first completed a grant; dynamic clients that never do are purged.
+    pub first_grant_at: Option<String>,
 }
 
 impl std::fmt::Debug for StoredClient {
@@ -42,7 +46,7 @@ impl std::fmt::Debug for StoredClient {
 macro_rules! client_columns {
     () => {
         "client_id, secret_hash, name, redirect_uris, grant_types, scope, application_type, \
-         token_endpoint_auth_method, registered_by, created_at"
+         token_endpoint_auth_method, registered_by, created_at, introspection, first_grant_at"
     };
 }
 
@@ -58,6 +62,8 @@ fn client_from_row(row: &dyn Columns) -> Result<StoredClient, StoreError> {
         token_endpoint_auth_method: row.text(7)?,
         registered_by: row.text(8)?,
         created_at: row.text(9)?,
+        introspection: row.int(10)? != 0,
+        first_grant_at: row.opt_text(11)?,
     })
 }
 
@@ -69,7 +75,7 @@ impl OAuthStore {
                 concat!(
                     "INSERT INTO oauth_clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (client_id) DO NOTHING"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (client_id) DO NOTHING"
                 ),
                 &[
                     Param::Text(&client.client_id),
@@ -82,6 +88,8 @@ impl OAuthStore {
                     Param::Text(&client.token_endpoint_auth_method),
                     Param::Text(&client.registered_by),
                     Param::Text(&client.created_at),
+                    Param::Int(i64::from(client.introspection)),
+                    Param::OptText(client.first_grant_at.as_deref()),
                 ],
             )
             .await?;
@@ -155,5 +163,31 @@ impl OAuthStore {
             )
             .await?
             .unwrap_or_default())
+    }
+
+    /// Records that the client completed a grant (its first one only: one write per client).
+    pub async fn mark_client_used(&self, client_id: &str) -> Result<(), StoreError> {
+        self.db
+            .execute(
+                "UPDATE oauth_clients SET first_grant_at = $1 WHERE client_id = $2 AND first_grant_at IS NULL",
+                &[Param::Text(&crate::timestamp::now()), Param::Text(client_id)],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes dynamically registered clients older than `unused_for` that never completed a
+    /// grant: registrations anyone can make must not pile up. Returns how many went.
+    pub async fn purge_unused_dynamic_clients(
+        &self,
+        unused_for: std::time::Duration,
+    ) -> Result<u64, StoreError> {
+        self.db
+            .execute(
+                "DELETE FROM oauth_clients WHERE registered_by = 'dynamic' \
+                 AND first_grant_at IS NULL AND created_at <= $1",
+                &[Param::Text(&crate::timestamp::in_past(unused_for))],
+            )
+            .await
     }
 }

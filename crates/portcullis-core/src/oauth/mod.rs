@@ -9,6 +9,7 @@
 mod accounts;
 mod clients;
 mod grants;
+mod login_throttle;
 mod requests;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 pub use accounts::{Account, AccountLogin};
 pub use clients::StoredClient;
 pub use grants::{Grant, RefreshToken, StoredCode};
+pub use login_throttle::{Attempt, LockoutRule};
 pub use requests::PendingAuthorization;
 
 use crate::{Store, db::Db};

@@ -42,10 +42,16 @@ fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, Api
     let mut values = headers.get_all(name).iter();
     match (values.next(), values.next()) {
         (None, _) => Ok(None),
-        (Some(v), None) => v
-            .to_str()
-            .map(|s| Some(s.trim()))
-            .map_err(|_| ApiError::validation(format!("{name} is not ASCII"))),
+        // Never trimmed: " victor" is not victor, and is refused rather than normalised (the
+        // other side of the hop compares exactly).
+        (Some(v), None) => match v.to_str() {
+            Ok(s) if portcullis_auth::is_clean_identifier(s) => Ok(Some(s)),
+            Ok(_) => Err(ApiError::validation(format!(
+                "{name} {}",
+                portcullis_auth::IDENTIFIER_RULE
+            ))),
+            Err(_) => Err(ApiError::validation(format!("{name} is not ASCII"))),
+        },
         _ => Err(ApiError::validation(format!(
             "{name} is repeated; send it once"
         ))),

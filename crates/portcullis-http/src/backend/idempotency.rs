@@ -68,7 +68,7 @@ pub(crate) async fn replay(
     hasher.update(parts.uri.path());
     hasher.update([0]);
     hasher.update(&bytes);
-    let hash = hex(&hasher.finalize());
+    let hash = portcullis_core::secret::hex(&hasher.finalize());
     let owner = KeyOwner {
         tenant: acting.tenant.as_str(),
         user: &acting.user,
@@ -141,6 +141,3 @@ pub(crate) async fn replay(
     Response::from_parts(parts, Body::from(bytes))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
