@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use portcullis_auth::ClientNetwork;
 use portcullis_core::{
-    oauth::{Attempt, LockoutRule, PendingAuthorization},
+    oauth::{Attempt, LockoutRule, PendingAuthorization, username_key, username_network_key},
     timestamp,
 };
 use serde::Deserialize;
@@ -421,8 +421,8 @@ impl AuthorizationServer {
             LoginRefused::Unavailable
         };
         let network = network.map_or("unknown", |n| n.0.as_str());
-        let pair_key = secret::digest(&format!("login:{username}:from:{network}"));
-        let user_key = secret::digest(&format!("login:{username}"));
+        let pair_key = username_network_key(username, network);
+        let user_key = username_key(username);
         let escalating = [30, 60, 120, 240, 480, 900].map(Duration::from_secs);
         let rules = [
             (&pair_key, LockoutRule { max_failures: self.config.max_failed_logins, steps: escalating }),

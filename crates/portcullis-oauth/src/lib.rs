@@ -156,6 +156,9 @@ impl AuthorizationServer {
                     if let Err(e) = server.revoked.reload(&server.store).await {
                         tracing::warn!(error = %e, "cannot reload revocations");
                     }
+                }
+                // At start-up too: a replica that was down must not leave the cleanup waiting.
+                if rounds == 1 || rounds.is_multiple_of(300) {
                     server.purge_abandoned().await;
                 }
             }

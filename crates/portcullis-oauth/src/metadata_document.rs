@@ -46,7 +46,12 @@ pub struct MetadataDocuments {
     /// Fetches per host in the current window: (window start, count).
     hosts: Mutex<HashMap<String, (Instant, u32)>>,
     fetching: tokio::sync::Semaphore,
+    /// One fetch per document at a time: requests for a document being fetched wait for its
+    /// answer (striped by URL, so the locks take fixed memory).
+    stripes: Vec<tokio::sync::Mutex<()>>,
 }
+
+const STRIPES: usize = 64;
 
 /// Inserts into a bounded map: expired entries go first, everything if that is not enough.
 fn insert_bounded<V>(map: &mut HashMap<String, V>, key: String, value: V, live: impl Fn(&V) -> bool) {
@@ -84,6 +89,7 @@ impl MetadataDocuments {
             failures: Mutex::new(HashMap::new()),
             hosts: Mutex::new(HashMap::new()),
             fetching: tokio::sync::Semaphore::new(MAX_CONCURRENT_FETCHES),
+            stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
         }
     }
 
@@ -118,6 +124,12 @@ impl MetadataDocuments {
             return known;
         }
         let url = self.check_url(client_id)?;
+        let stripe = {
+            use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+            let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(client_id);
+            &self.stripes[(hash as usize) % STRIPES]
+        };
+        let _same_document = stripe.lock().await;
         let _permit = self
             .fetching
             .acquire()

@@ -489,7 +489,7 @@ async fn client_credentials_introspection_and_revocation() {
             "add",
             "Nightly sync",
             "--confidential",
-            "--scope",
+            "--scopes",
             "tasks:read",
         ],
         None,
@@ -545,7 +545,9 @@ async fn client_credentials_introspection_and_revocation() {
     assert_eq!(headers["cache-control"], "no-store");
     assert!(body.get("refresh_token").is_none());
     let access = body["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(list_status(&app, &access).await, 200);
+    // A service identity, not a user: the default policy lets it call no tool (403), and
+    // revoking it below turns that into 401.
+    assert_eq!(list_status(&app, &access).await, 403);
 
     let introspect = |token: String, creds: (String, String)| {
         let http = app.http.clone();

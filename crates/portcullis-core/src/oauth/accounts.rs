@@ -153,8 +153,8 @@ impl OAuthStore {
         Ok(removed > 0)
     }
 
-    /// Sets a new password hash. (Sign-in lockouts are kept per username in `login_throttle`;
-    /// the `failed_logins`/`locked_until` columns of 0002 are no longer used.)
+    /// Sets a new password hash and lifts the username's sign-in locks. (They are kept in
+    /// `login_throttle`; the `failed_logins`/`locked_until` columns of 0002 are unused.)
     pub async fn set_password(
         &self,
         username: &str,
@@ -172,6 +172,7 @@ impl OAuthStore {
                 ],
             )
             .await?;
+        self.clear_login_attempts_for(username).await?;
         Ok(changed > 0)
     }
 }

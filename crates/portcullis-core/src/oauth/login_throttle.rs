@@ -8,7 +8,18 @@
 //! the limit of passwords is ever checked between two locks.
 
 use super::OAuthStore;
-use crate::{StoreError, db::Param, timestamp};
+use crate::{StoreError, db::Param, secret::digest, timestamp};
+
+/// The counter of `username` from every network.
+pub fn username_key(username: &str) -> String {
+    digest(&format!("login:{username}"))
+}
+
+/// The counter of `username` from one network: the username's key, `:`, the network's digest
+/// (so an operator can clear every counter of a username).
+pub fn username_network_key(username: &str, network: &str) -> String {
+    format!("{}:{}", username_key(username), digest(network))
+}
 
 /// How a key locks: after `max_failures` counted attempts, for `steps[0]`, then each further
 /// attempt after a lock has run out locks for the next step (the last one repeats).
@@ -83,6 +94,18 @@ impl OAuthStore {
             .map(|t| (t.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds())
             .unwrap_or(1);
         Ok(Attempt::Locked(left.max(1)))
+    }
+
+    /// Forgets every counter of `username` (a new password was set).
+    pub async fn clear_login_attempts_for(&self, username: &str) -> Result<(), StoreError> {
+        let key = username_key(username);
+        self.db
+            .execute(
+                "DELETE FROM login_throttle WHERE key = $1 OR key LIKE $2",
+                &[Param::Text(&key), Param::Text(&format!("{key}:%"))],
+            )
+            .await?;
+        Ok(())
     }
 
     /// Forgets the failures of `keys` after a successful sign-in.

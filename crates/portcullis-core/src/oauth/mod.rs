@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub use accounts::{Account, AccountLogin};
 pub use clients::StoredClient;
 pub use grants::{Grant, RefreshToken, StoredCode};
-pub use login_throttle::{Attempt, LockoutRule};
+pub use login_throttle::{Attempt, LockoutRule, username_key, username_network_key};
 pub use requests::PendingAuthorization;
 
 use crate::{Store, db::Db};
