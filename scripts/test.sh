@@ -13,7 +13,7 @@ PORTCULLIS_TEST_LOG_DIR=$(mktemp -d)
 export PORTCULLIS_LOG="${PORTCULLIS_LOG:-info,rmcp=warn,portcullis=debug,portcullis_http=debug,portcullis_auth=debug,portcullis_oauth=debug,portcullis_mcp=debug,portcullis_core=debug,portcullis_backend_client=debug,portcullis_ratelimit=debug}"
 trap 'rm -rf "$log" "$PORTCULLIS_TEST_LOG_DIR"' EXIT
 status=0
-cargo test --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
+cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
 bash scripts/check-logs.sh "$PORTCULLIS_TEST_LOG_DIR" || status=1
 # One closing line for the whole run (cargo's last line is often an empty doc-test suite).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

@@ -47,12 +47,22 @@ mod tests {
         let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
         assert_eq!(ClientNetwork::of(a), ClientNetwork::of(b));
-        assert_eq!(ClientNetwork::of("::ffff:10.0.0.1".parse().unwrap()).0, "10.0.0.1");
+        assert_eq!(
+            ClientNetwork::of("::ffff:10.0.0.1".parse().unwrap()).0,
+            "10.0.0.1"
+        );
     }
 
     #[test]
     fn identifiers_with_edge_whitespace_or_controls_are_refused() {
-        for bad in ["", " victor", "victor ", "vic\ttor", "vic\u{0}tor", "\u{a0}victor"] {
+        for bad in [
+            "",
+            " victor",
+            "victor ",
+            "vic\ttor",
+            "vic\u{0}tor",
+            "\u{a0}victor",
+        ] {
             assert!(!is_clean_identifier(bad), "{bad:?}");
         }
         for good in ["victor", "victor smith", "0190-abc", "ümit"] {

@@ -147,7 +147,10 @@ impl JwtVerifier {
             None => string_claim("azp")?,
         };
         let tenant = string_claim(&self.settings.tenant_claim)?;
-        if tenant.as_deref().is_some_and(|t| !crate::is_clean_identifier(t)) {
+        if tenant
+            .as_deref()
+            .is_some_and(|t| !crate::is_clean_identifier(t))
+        {
             return Err(TokenError::UncleanIdentifier(self.settings.tenant_claim.clone()).into());
         }
         // RFC 9068 §2.2: with no resource owner (client credentials) the subject is the client.

@@ -213,7 +213,12 @@ async fn authorize_and_serve(
             tool: tool.to_owned(),
         };
         ep.audit
-            .record(decision(&parts.extensions, method, Some(tool), Err(&denial)))
+            .record(decision(
+                &parts.extensions,
+                method,
+                Some(tool),
+                Err(&denial),
+            ))
             .await;
         let body = json!({
             "jsonrpc": "2.0",

@@ -59,7 +59,12 @@ pub(crate) fn check(headers: &HeaderMap, peek: &Peek<'_>) -> Result<(), Response
                 "Invalid request: tools/call is a request and needs an id".into(),
             );
         }
-        if peek.params.as_ref().and_then(|p| p.name.as_deref()).is_none() {
+        if peek
+            .params
+            .as_ref()
+            .and_then(|p| p.name.as_deref())
+            .is_none()
+        {
             return fail(
                 StatusCode::BAD_REQUEST,
                 INVALID_PARAMS,
@@ -199,7 +204,10 @@ mod tests {
             None
         );
         let legacy = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}"#;
-        assert_eq!(verdict(&[("mcp-protocol-version", "2025-11-25")], legacy), None);
+        assert_eq!(
+            verdict(&[("mcp-protocol-version", "2025-11-25")], legacy),
+            None
+        );
         assert_eq!(verdict(&[], legacy), None);
     }
 
@@ -213,7 +221,11 @@ mod tests {
             vec![v, ("mcp-method", "tools/list"), ("mcp-name", "list_tasks")],
             vec![v, v, m, ("mcp-name", "list_tasks")],
             vec![v, m, m, ("mcp-name", "list_tasks")],
-            vec![("mcp-protocol-version", "2099-01-01"), m, ("mcp-name", "list_tasks")],
+            vec![
+                ("mcp-protocol-version", "2099-01-01"),
+                m,
+                ("mcp-name", "list_tasks"),
+            ],
         ] {
             assert_eq!(verdict(&headers, CALL), Some(400), "{headers:?}");
         }

@@ -49,7 +49,9 @@ impl ToolError {
             crate::Denial::Method { .. } => {
                 "call this tool with a credential of an accepted kind".to_owned()
             }
-            crate::Denial::NoRule { .. } => "call tools/list to see the tools you may call".to_owned(),
+            crate::Denial::NoRule { .. } => {
+                "call tools/list to see the tools you may call".to_owned()
+            }
         };
         Self::new("authorization_error", denial.message(), suggestion)
     }

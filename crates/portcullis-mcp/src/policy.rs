@@ -308,7 +308,10 @@ mod tests {
             })
         );
         // A client-credentials token is a service identity: no default rule accepts it.
-        let service = principal(AuthMethod::ClientCredentials, "tasks:read tasks:write admin");
+        let service = principal(
+            AuthMethod::ClientCredentials,
+            "tasks:read tasks:write admin",
+        );
         for (_, tools) in GROUPS {
             for tool in tools {
                 assert!(p.check(tool, &service).is_err(), "{tool}");

@@ -110,13 +110,20 @@ impl AuthorizationServer {
     /// The form token for `request_id` in the browser holding `cookie`: a MAC under the
     /// server's secret, so knowing (or planting) the cookie is not enough to forge it.
     fn csrf_token(&self, cookie: &str, request_id: &str) -> String {
-        secret::keyed_digest(self.csrf_key.expose().as_bytes(), &format!("csrf:{request_id}:{cookie}"))
+        secret::keyed_digest(
+            self.csrf_key.expose().as_bytes(),
+            &format!("csrf:{request_id}:{cookie}"),
+        )
     }
 
     /// The cookie that binds `request_id` to one browser. One per request, so a browser can
     /// run several sign-ins at once; `__Host-` over https (Secure, whole host, no Domain).
     fn cookie_name(&self, request_id: &str) -> String {
-        let host = if self.config.secure_cookies { "__Host-" } else { "" };
+        let host = if self.config.secure_cookies {
+            "__Host-"
+        } else {
+            ""
+        };
         format!("{host}{COOKIE_PREFIX}{}", &secret::digest(request_id)[..16])
     }
 }
@@ -425,7 +432,13 @@ impl AuthorizationServer {
         let user_key = username_key(username);
         let escalating = [30, 60, 120, 240, 480, 900].map(Duration::from_secs);
         let rules = [
-            (&pair_key, LockoutRule { max_failures: self.config.max_failed_logins, steps: escalating }),
+            (
+                &pair_key,
+                LockoutRule {
+                    max_failures: self.config.max_failed_logins,
+                    steps: escalating,
+                },
+            ),
             (
                 &user_key,
                 LockoutRule {
@@ -445,7 +458,11 @@ impl AuthorizationServer {
                 return Err(LoginRefused::Locked(secs));
             }
         }
-        let login = self.store.account_login(username).await.map_err(unavailable)?;
+        let login = self
+            .store
+            .account_login(username)
+            .await
+            .map_err(unavailable)?;
         let ok = Password::submitted(password.to_owned())
             .verify(login.as_ref().map(|l| l.password_hash.clone()))
             .await;

@@ -98,9 +98,8 @@ impl AuthorizationServer {
         )
         .await
         .map_err(|e| portcullis_core::StoreError::Database(Box::new(e)))?;
-        let csrf_key = portcullis_core::secret::Secret::from_string(
-            store.server_secret("csrf").await?,
-        );
+        let csrf_key =
+            portcullis_core::secret::Secret::from_string(store.server_secret("csrf").await?);
         Ok(Self {
             config,
             store,

@@ -54,7 +54,12 @@ pub struct MetadataDocuments {
 const STRIPES: usize = 64;
 
 /// Inserts into a bounded map: expired entries go first, everything if that is not enough.
-fn insert_bounded<V>(map: &mut HashMap<String, V>, key: String, value: V, live: impl Fn(&V) -> bool) {
+fn insert_bounded<V>(
+    map: &mut HashMap<String, V>,
+    key: String,
+    value: V,
+    live: impl Fn(&V) -> bool,
+) {
     if map.len() >= MAX_CACHED {
         map.retain(|_, v| live(v));
         if map.len() >= MAX_CACHED {
@@ -107,11 +112,7 @@ impl MetadataDocuments {
         {
             return Some(Ok(client.clone()));
         }
-        if let Some((reason, until)) = self
-            .failures
-            .lock()
-            .expect("cache poisoned")
-            .get(client_id)
+        if let Some((reason, until)) = self.failures.lock().expect("cache poisoned").get(client_id)
             && *until > now
         {
             return Some(Err(reason.clone()));
@@ -179,7 +180,10 @@ impl MetadataDocuments {
             _ => (now, 0),
         };
         if count >= MAX_FETCHES_PER_HOST {
-            let wait = HOST_WINDOW.saturating_sub(now.duration_since(start)).as_secs() + 1;
+            let wait = HOST_WINDOW
+                .saturating_sub(now.duration_since(start))
+                .as_secs()
+                + 1;
             return Err(format!(
                 "too many client metadata documents were fetched from {host} recently; try again in {wait} seconds"
             ));

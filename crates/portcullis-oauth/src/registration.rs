@@ -1,7 +1,9 @@
 //! RFC 7591 dynamic client registration at `/register`: deprecated by MCP 2026-07-28 in favour
 //! of metadata documents, still what many clients do. Registered clients are low-assurance:
-//! the consent page says so, names are not trusted, and the number of registrations per hour
-//! is capped server-wide so a script cannot fill the database.
+//! the consent page says so, names are not trusted, they may only use `authorization_code`
+//! (+ `refresh_token`), so every token they get has a user who signed in and consented.
+//! Registrations are capped per hour server-wide, each address has its own share of that
+//! (enforced at the HTTP edge), and clients that never complete a grant are deleted.
 
 use std::{sync::Arc, time::Duration};
 

@@ -96,7 +96,10 @@ pub async fn revoke(
         let client = server.clients.authenticate(&headers, &params).await?;
         let token = params.require("token")?;
         let issued = server.identify(token).await?;
-        let owner = issued.as_ref().and_then(Issued::client_id).map(str::to_owned);
+        let owner = issued
+            .as_ref()
+            .and_then(Issued::client_id)
+            .map(str::to_owned);
         let grant_id = match issued {
             Some(Issued::Refresh { grant, .. }) => Some(grant.id),
             Some(Issued::Access { grant_id, .. }) => grant_id,

@@ -381,7 +381,9 @@ fn configured_client(c: FileClient) -> Result<portcullis_oauth::ConfiguredClient
         }
     }
     if c.introspection && secret_digest.is_none() {
-        return Err(bad("introspection needs a secret_file (a confidential client)".into()));
+        return Err(bad(
+            "introspection needs a secret_file (a confidential client)".into(),
+        ));
     }
     Ok(portcullis_oauth::ConfiguredClient {
         name: c.name.clone().unwrap_or_else(|| c.client_id.clone()),
@@ -714,7 +716,11 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         )?),
         max_connections: ranged(
             "max_connections",
-            u64::from(args.max_connections.or(file.max_connections).unwrap_or(1024)),
+            u64::from(
+                args.max_connections
+                    .or(file.max_connections)
+                    .unwrap_or(1024),
+            ),
             1..=1_000_000,
         )? as usize,
     };

@@ -125,17 +125,18 @@ async fn connection<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let in_flight = activity.clone();
-    let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-        let mut request = request.map(axum::body::Body::new);
-        request.extensions_mut().insert(ConnectInfo(peer));
-        let guard = InFlight::enter(&in_flight);
-        let app = app.clone();
-        async move {
-            let response = app.oneshot(request).await;
-            drop(guard);
-            response
-        }
-    });
+    let service =
+        hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            let mut request = request.map(axum::body::Body::new);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let guard = InFlight::enter(&in_flight);
+            let app = app.clone();
+            async move {
+                let response = app.oneshot(request).await;
+                drop(guard);
+                response
+            }
+        });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(hyper_util::rt::TokioTimer::new())

@@ -169,7 +169,28 @@ async fn authorization_errors_before_the_redirect_is_trusted_are_shown_not_redir
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorization_errors_after_the_redirect_is_trusted_go_back_with_iss_and_state() {
     let app = builtin(Db::Sqlite, &[]).await;
-    let client = app.register_public_client().await;
+    // Trusted: the operator registered this redirect URI (a self-registered client's errors
+    // stay on the server's own page, tests/security.rs item 8).
+    let (ok, out, err) = app.cli(
+        &[
+            "client",
+            "add",
+            "Vetted",
+            "--redirect-uri",
+            "http://127.0.0.1/callback",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let client = support::oauth::TestClient {
+        client_id: out
+            .lines()
+            .find_map(|l| l.strip_prefix("client_id: "))
+            .unwrap()
+            .to_owned(),
+        secret: None,
+        redirect_uri: "http://127.0.0.1:49152/callback".into(),
+    };
     let (_, challenge) = pkce();
     let base_url = app.authorize_url(&client, &challenge, "tasks:read", "st");
     let cases: Vec<(String, &str)> = vec![

@@ -389,6 +389,7 @@ async fn serves_https_with_a_configured_certificate() {
             .arg(&cert)
             .arg("--tls-key")
             .arg(&key)
+            .args(["--header-read-timeout-secs", "1"])
             .env_remove("PORTCULLIS_CONFIG")
             .stderr(std::fs::File::create(support::log_path(dir.path())).unwrap())
             .spawn()
@@ -428,6 +429,23 @@ async fn serves_https_with_a_configured_certificate() {
     let mut client = McpClient::new(format!("{base}/mcp"), token);
     client.http = https;
     client.ok("list_tasks", json!({})).await;
+    // A client that never starts its handshake is cut off by the header-read timeout.
+    let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read(&mut silent, &mut buf),
+    )
+    .await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_)))
+            && started.elapsed() < std::time::Duration::from_secs(3),
+        "a silent TLS client held its connection for {:?}",
+        started.elapsed()
+    );
     // Plain HTTP on the TLS port gets no answer.
     assert!(
         reqwest::get(format!("http://127.0.0.1:{port}/health"))

@@ -65,7 +65,10 @@ async fn audit_until(app: &TestApp, args: &[&str], done: impl Fn(&[Value]) -> bo
         if done(&events) {
             return events;
         }
-        assert!(Instant::now() < deadline, "audit never showed it: {events:?}");
+        assert!(
+            Instant::now() < deadline,
+            "audit never showed it: {events:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -108,7 +111,10 @@ async fn i01_no_anonymous_client_credentials_tokens() {
         body["client_secret"].as_str().unwrap().to_owned(),
     );
     let (status, body, _) = app
-        .token_request(&[("grant_type", "client_credentials")], Some((&id, &secret)))
+        .token_request(
+            &[("grant_type", "client_credentials")],
+            Some((&id, &secret)),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "unauthorized_client");
@@ -128,13 +134,19 @@ async fn i01_no_anonymous_client_credentials_tokens() {
     let svc_secret = svc_secret.unwrap();
     let (_, body, _) = app
         .token_request(
-            &[("grant_type", "client_credentials"), ("scope", "tasks:read tasks:write")],
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "tasks:read tasks:write"),
+            ],
             Some((&svc, &svc_secret)),
         )
         .await;
     assert_eq!(body["error"], "invalid_scope", "{body}");
     let (status, body, _) = app
-        .token_request(&[("grant_type", "client_credentials")], Some((&svc, &svc_secret)))
+        .token_request(
+            &[("grant_type", "client_credentials")],
+            Some((&svc, &svc_secret)),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["scope"], "tasks:read");
@@ -190,7 +202,10 @@ async fn i02_introspection_is_for_the_tokens_client_or_an_operator_marked_one() 
         assert_eq!(info, json!({"active": false}));
     }
     // A resource server the operator marked may.
-    let (rs, rs_secret) = add_client(&app, &["Resource server", "--confidential", "--introspection"]);
+    let (rs, rs_secret) = add_client(
+        &app,
+        &["Resource server", "--confidential", "--introspection"],
+    );
     let rs_secret = rs_secret.unwrap();
     for token in [&access, &refresh] {
         let info = introspect(token.clone(), rs.clone(), rs_secret.clone()).await;
@@ -200,7 +215,13 @@ async fn i02_introspection_is_for_the_tokens_client_or_an_operator_marked_one() 
 }
 
 /// Posts the login form of `page` with the cookies of `browser`.
-async fn post_login(app: &TestApp, browser: &Browser, page: &str, user: &str, pw: &str) -> StatusCode {
+async fn post_login(
+    app: &TestApp,
+    browser: &Browser,
+    page: &str,
+    user: &str,
+    pw: &str,
+) -> StatusCode {
     let form = [
         ("request", hidden(page, "request").unwrap()),
         ("csrf", hidden(page, "csrf").unwrap()),
@@ -237,10 +258,19 @@ async fn i03_lockout_holds_under_concurrency(db: Db) {
     let (browser, page) = login_page(&app).await;
     let attempts = (0..20).map(|_| post_login(&app, &browser, &page, "alice", "wrong password!"));
     let statuses = futures::future::join_all(attempts).await;
-    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
-    let locked = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let locked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
     assert_eq!(checked + locked, 20, "{statuses:?}");
-    assert!(checked <= 5, "{checked} passwords were checked: {statuses:?}");
+    assert!(
+        checked <= 5,
+        "{checked} passwords were checked: {statuses:?}"
+    );
     let right = post_login(&app, &browser, &page, "alice", PASSWORD).await;
     assert_eq!(right, StatusCode::TOO_MANY_REQUESTS);
 }
@@ -251,8 +281,7 @@ both_backends!(i03_lockout_holds_under_concurrency);
 /// network: a remote attacker locks only their own address out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i04_lockout_reveals_no_accounts_and_is_per_network() {
-    let app =
-        TestApp::spawn_builtin(Db::Sqlite, &["--client-ip-header", "X-Forwarded-For"]).await;
+    let app = TestApp::spawn_builtin(Db::Sqlite, &["--client-ip-header", "X-Forwarded-For"]).await;
     let (browser, page) = login_page(&app).await;
     let from = |ip: &'static str, user: &'static str, pw: &'static str| {
         let form = [
@@ -315,11 +344,21 @@ async fn i05_random_methods_do_not_grow_the_metrics() {
     for i in 0..50 {
         let method = format!("M{i}{}", "X".repeat(2000));
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let _ = app.http.request(method, app.mcp_url()).send().await.unwrap();
+        let _ = app
+            .http
+            .request(method, app.mcp_url())
+            .send()
+            .await
+            .unwrap();
     }
     let (after, samples) = support::metrics::scrape(&metrics).await;
     assert!(!after.contains("XXXX"), "a request's method became a label");
-    assert!(after.len() < before.len() + 2000, "{} → {} bytes", before.len(), after.len());
+    assert!(
+        after.len() < before.len() + 2000,
+        "{} → {} bytes",
+        before.len(),
+        after.len()
+    );
     let other = support::metrics::value(
         &samples,
         "portcullis_http_requests_total",
@@ -350,7 +389,12 @@ async fn i07_retired_keys_outlive_long_lived_tokens() {
     assert!(ok, "{err}");
     // Two hours pass for the retired key (its file name starts with its retirement time).
     let retired = app.data_dir.join("keys").join("retired");
-    let file = std::fs::read_dir(&retired).unwrap().next().unwrap().unwrap().path();
+    let file = std::fs::read_dir(&retired)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let name = file.file_name().unwrap().to_str().unwrap().to_owned();
     let (stamp, rest) = name.split_once('-').unwrap();
     let earlier = stamp.parse::<u64>().unwrap() - 7200;
@@ -378,7 +422,10 @@ async fn i07_retired_keys_outlive_long_lived_tokens() {
             assert_eq!(jwks["keys"].as_array().unwrap().len(), 3, "{jwks}");
             break;
         }
-        assert!(Instant::now() < deadline, "the server never loaded {newest}");
+        assert!(
+            Instant::now() < deadline,
+            "the server never loaded {newest}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     McpClient::new(app.mcp_url(), token)
@@ -415,7 +462,12 @@ async fn i08_no_open_redirect_for_unvetted_clients() {
     let r = authorize(evil, "https://evil.example/phish").await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.headers().get("location").is_none());
-    assert!(r.text().await.unwrap().contains("unsupported_response_type"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("unsupported_response_type")
+    );
     // An operator-registered client still gets the standard error redirect.
     let r = authorize(operator, "https://app.example/cb").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -456,7 +508,12 @@ async fn i09_registration_is_shared_per_address_and_cleaned_up() {
     }
     assert_eq!(
         statuses,
-        [StatusCode::CREATED, StatusCode::CREATED, StatusCode::CREATED, StatusCode::TOO_MANY_REQUESTS]
+        [
+            StatusCode::CREATED,
+            StatusCode::CREATED,
+            StatusCode::CREATED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
     );
     // Another address still registers.
     let (status, _) = from("2001:db8:1:2::1").await;
@@ -465,17 +522,24 @@ async fn i09_registration_is_shared_per_address_and_cleaned_up() {
     for _ in 0..2 {
         from("2001:db8:1:2::99").await;
     }
-    assert_eq!(from("2001:db8:1:2::abc").await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        from("2001:db8:1:2::abc").await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 
     // One client completes a grant; then every registration is two days old.
     let used = app.register_public_client().await;
     let (params, verifier) = app.authorize(&used, "alice", "tasks:read").await;
-    assert_eq!(app.exchange(&used, &params["code"], &verifier).await.0, StatusCode::OK);
+    assert_eq!(
+        app.exchange(&used, &params["code"], &verifier).await.0,
+        StatusCode::OK
+    );
     let path = app.database_url.trim_start_matches("sqlite://");
     let db = rusqlite::Connection::open(path).unwrap();
     let old = (chrono::Utc::now() - chrono::Duration::days(2))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    db.execute("UPDATE oauth_clients SET created_at = ?1", [&old]).unwrap();
+    db.execute("UPDATE oauth_clients SET created_at = ?1", [&old])
+        .unwrap();
     drop(db);
     // A replica starting on the same database cleans up.
     let replica = TestApp::spawn_with(
@@ -501,7 +565,10 @@ async fn i09_registration_is_shared_per_address_and_cleaned_up() {
             assert!(out.contains(&used.client_id), "{out}");
             break;
         }
-        assert!(Instant::now() < deadline, "unused clients were not deleted:\n{out}");
+        assert!(
+            Instant::now() < deadline,
+            "unused clients were not deleted:\n{out}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -540,22 +607,33 @@ async fn i10_slow_clients_do_not_hold_connections() {
     assert!(took.is_some_and(|t| t < Duration::from_secs(3)), "{took:?}");
     // One header line every 300 ms: closed once the headers are a second late.
     let mut drip = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    drip.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+    drip.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
     let started = Instant::now();
     let mut closed = false;
     for i in 0..20 {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        if drip.write_all(format!("X-Drip-{i}: x\r\n").as_bytes()).await.is_err() {
+        if drip
+            .write_all(format!("X-Drip-{i}: x\r\n").as_bytes())
+            .await
+            .is_err()
+        {
             closed = true;
             break;
         }
         let mut buf = [0u8; 256];
-        if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(1), drip.read(&mut buf)).await {
+        if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(1), drip.read(&mut buf)).await
+        {
             closed = true;
             break;
         }
     }
-    assert!(closed && started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        closed && started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 
     // Three connections held (each sending half a request): a fourth is not served …
     let mut held = Vec::new();
@@ -601,7 +679,12 @@ async fn i11_a_planted_cookie_binds_nothing() {
     let set_cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
     let page = r.text().await.unwrap();
     let request = hidden(&page, "request").unwrap();
-    let (name, value) = set_cookie.split(';').next().unwrap().split_once('=').unwrap();
+    let (name, value) = set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap();
     assert_ne!(value, planted, "the planted cookie was adopted");
     assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"));
     // The victim signs in with the cookie the server set.
@@ -626,12 +709,19 @@ async fn i11_a_planted_cookie_binds_nothing() {
         let d = sha2::Sha256::digest(format!("csrf:{planted}:{request}").as_bytes());
         d.iter().map(|b| format!("{b:02x}")).collect::<String>()
     };
-    for cookie in [format!("portcullis_browser={planted}"), format!("{name}={planted}")] {
+    for cookie in [
+        format!("portcullis_browser={planted}"),
+        format!("{name}={planted}"),
+    ] {
         let r = Browser::new()
             .http
             .post(format!("{}/authorize/consent", app.base))
             .header("cookie", cookie)
-            .form(&[("request", request.as_str()), ("csrf", &forged), ("approve", "approve")])
+            .form(&[
+                ("request", request.as_str()),
+                ("csrf", &forged),
+                ("approve", "approve"),
+            ])
             .send()
             .await
             .unwrap();
@@ -644,7 +734,9 @@ async fn i11_a_planted_cookie_binds_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i12_padded_subjects_are_refused_on_both_sides() {
     let app = TestApp::spawn(Db::Sqlite).await;
-    app.client("victor").ok("create_task", json!({"title": "mine"})).await;
+    app.client("victor")
+        .ok("create_task", json!({"title": "mine"}))
+        .await;
     for sub in [" victor", "victor ", "vic\ttor"] {
         let reply = McpClient::new(app.mcp_url(), app.token(sub, "tasks:read"))
             .call("list_tasks", json!({}))
@@ -671,7 +763,10 @@ async fn i12_padded_subjects_are_refused_on_both_sides() {
     };
     assert_eq!(as_user("victor").await.unwrap().status(), StatusCode::OK);
     // (HTTP itself drops whitespace around a header value; a tab inside one it keeps.)
-    assert_eq!(as_user("vic\ttor").await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        as_user("vic\ttor").await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
 }
 
 /// A local HTTP server answering 500 to everything, counting requests.
@@ -777,21 +872,45 @@ async fn i14_legacy_sessions_are_bound_to_their_user() {
     };
     let call = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_tasks","arguments":{}}});
     assert_eq!(
-        with(reqwest::Method::POST, &bob).json(&call).send().await.unwrap().status(),
+        with(reqwest::Method::POST, &bob)
+            .json(&call)
+            .send()
+            .await
+            .unwrap()
+            .status(),
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        with(reqwest::Method::GET, &bob).send().await.unwrap().status(),
+        with(reqwest::Method::GET, &bob)
+            .send()
+            .await
+            .unwrap()
+            .status(),
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        with(reqwest::Method::DELETE, &bob).send().await.unwrap().status(),
+        with(reqwest::Method::DELETE, &bob)
+            .send()
+            .await
+            .unwrap()
+            .status(),
         StatusCode::NOT_FOUND
     );
     // Alice's session survived all of that.
-    let r = with(reqwest::Method::POST, &alice).json(&call).send().await.unwrap();
+    let r = with(reqwest::Method::POST, &alice)
+        .json(&call)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(with(reqwest::Method::DELETE, &alice).send().await.unwrap().status().is_success());
+    assert!(
+        with(reqwest::Method::DELETE, &alice)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
 }
 
 /// 15. Protocol looseness: `crit`, repeated `Host`/`Origin`, and budgets charged only for
@@ -814,15 +933,21 @@ async fn i15_protocol_looseness() {
     header.crit = Some(vec!["exp".into()]);
     let claims = app.issuer.claims("alice", "tasks:read", &app.mcp_url());
     let critical = app.issuer.sign_with_header(&header, &claims);
-    let reply = McpClient::new(app.mcp_url(), critical).call("list_tasks", json!({})).await;
+    let reply = McpClient::new(app.mcp_url(), critical)
+        .call("list_tasks", json!({}))
+        .await;
     assert_eq!(reply.status, 401, "{}", reply.body);
 
     // Repeated Host or Origin.
-    for extra in ["Host: 127.0.0.1\r\n", "Origin: http://a.example\r\nOrigin: http://b.example\r\n"] {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
-        let request = format!(
-            "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n"
-        );
+    for extra in [
+        "Host: 127.0.0.1\r\n",
+        "Origin: http://a.example\r\nOrigin: http://b.example\r\n",
+    ] {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+            .await
+            .unwrap();
+        let request =
+            format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n");
         s.write_all(request.as_bytes()).await.unwrap();
         let mut answer = String::new();
         s.read_to_string(&mut answer).await.unwrap();

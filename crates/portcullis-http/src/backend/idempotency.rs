@@ -140,4 +140,3 @@ pub(crate) async fn replay(
         .insert(REPLAYED, HeaderValue::from_static("false"));
     Response::from_parts(parts, Body::from(bytes))
 }
-
