@@ -1,7 +1,7 @@
 //! Finding an issuer's `jwks_uri` from its metadata: RFC 8414 §3 first, then OpenID Connect
 //! Discovery 1.0 §4, as the MCP authorization specification orders them.
 
-use crate::keys::KeyError;
+use crate::error::KeyError;
 
 /// Largest metadata or JWKS document we accept.
 const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;

@@ -144,3 +144,16 @@ impl IntoResponse for AuthError {
         self.into_response_with(&challenge)
     }
 }
+
+/// Why keys could not be loaded. Said at start-up, with the file or URL at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error(
+        "{0} holds no usable public key (expected a PEM public key or a JWKS with RSA, EC P-256 or Ed25519 signing keys)"
+    )]
+    NoUsableKey(String),
+    #[error("cannot fetch {url}: {reason}")]
+    Fetch { url: String, reason: String },
+}

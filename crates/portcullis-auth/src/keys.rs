@@ -12,6 +12,7 @@ use jsonwebtoken::{
     jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse},
 };
 
+pub use crate::error::KeyError;
 use crate::TokenError;
 
 /// Where the verification keys come from.
@@ -36,18 +37,6 @@ pub trait KeyProvider: Send + Sync + std::fmt::Debug {
     fn keys(&self) -> KeySet;
 }
 
-/// Why keys could not be loaded. Said at start-up, with the file or URL at fault.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    #[error("cannot read {path}: {error}")]
-    Read { path: String, error: std::io::Error },
-    #[error(
-        "{0} holds no usable public key (expected a PEM public key or a JWKS with RSA, EC P-256 or Ed25519 signing keys)"
-    )]
-    NoUsableKey(String),
-    #[error("cannot fetch {url}: {reason}")]
-    Fetch { url: String, reason: String },
-}
 
 /// One verification key with what it may verify.
 #[derive(Clone)]

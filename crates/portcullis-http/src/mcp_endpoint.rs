@@ -202,8 +202,8 @@ async fn authorize_and_serve(
     uses_session: bool,
 ) -> Response {
     // Malformed whoever sends it: refused before it costs anyone budget.
-    if let Err(refusal) = request_check::check(&parts.headers, peek) {
-        return refusal;
+    if let Err(malformed) = request_check::check(&parts.headers, peek) {
+        return malformed.into_response(peek.id.as_ref());
     }
     // A tool no rule names is refused (and audited) before any budget, too.
     if let Some(tool) = tool

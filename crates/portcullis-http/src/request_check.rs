@@ -29,17 +29,35 @@ const INVALID_REQUEST: i64 = -32600;
 /// by the date string).
 const STANDARD_HEADERS: &str = "2026-07-28";
 
-/// The refusal of a request that is malformed whoever sends it.
-pub(crate) fn check(headers: &HeaderMap, peek: &Peek<'_>) -> Result<(), Response> {
-    let method = peek.method.as_deref().unwrap_or_default();
-    let id = peek.id.clone();
-    let fail = |status: StatusCode, code: i64, message: Cow<'static, str>| {
+/// Why a request is malformed whoever sends it.
+#[derive(Debug)]
+pub(crate) struct Malformed {
+    status: StatusCode,
+    code: i64,
+    message: Cow<'static, str>,
+}
+
+impl Malformed {
+    /// The JSON-RPC error answering the request `id`.
+    pub(crate) fn into_response(self, id: Option<&serde_json::Value>) -> Response {
         let body = json!({
             "jsonrpc": "2.0",
             "id": id,
-            "error": { "code": code, "message": message },
+            "error": { "code": self.code, "message": self.message },
         });
-        Err((status, axum::Json(body)).into_response())
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+/// The refusal of a request that is malformed whoever sends it.
+pub(crate) fn check(headers: &HeaderMap, peek: &Peek<'_>) -> Result<(), Malformed> {
+    let method = peek.method.as_deref().unwrap_or_default();
+    let fail = |status: StatusCode, code: i64, message: Cow<'static, str>| {
+        Err(Malformed {
+            status,
+            code,
+            message,
+        })
     };
     let version = match single(headers, "mcp-protocol-version") {
         Ok(v) => v,
@@ -189,7 +207,7 @@ mod tests {
             headers.append(*k, HeaderValue::from_static(v));
         }
         let peek: Peek = serde_json::from_str(body).unwrap();
-        check(&headers, &peek).err().map(|r| r.status().as_u16())
+        check(&headers, &peek).err().map(|m| m.status.as_u16())
     }
 
     const CALL: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_tasks","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;

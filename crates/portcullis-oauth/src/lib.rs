@@ -16,6 +16,7 @@
 
 pub mod authorize;
 pub mod client;
+pub mod client_registry;
 pub mod config;
 pub mod error;
 pub mod keyring;
@@ -41,7 +42,8 @@ use axum::{
 use portcullis_auth::{JwtVerifier, KeySource, VerifierSettings};
 use portcullis_core::oauth::OAuthStore;
 
-pub use client::{Client, ClientKind, ClientRegistry};
+pub use client::{Client, ClientKind};
+pub use client_registry::ClientRegistry;
 pub use config::{AuthorizationServerConfig, ConfiguredClient};
 pub use error::{ErrorCode, OAuthError};
 pub use keyring::KeyRing;

@@ -80,7 +80,7 @@ fn config_file(app_dir: &std::path::Path, text: &str) -> String {
     path.display().to_string()
 }
 
-/// 1. Nobody gets a token without a user except clients the operator registered, with the
+/// Item 1: Nobody gets a token without a user except clients the operator registered, with the
 /// scopes the operator granted, as a service identity the default policy refuses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i01_no_anonymous_client_credentials_tokens() {
@@ -162,7 +162,7 @@ async fn i01_no_anonymous_client_credentials_tokens() {
     assert_eq!(events[0]["decision"], "denied");
 }
 
-/// 2. Introspection answers only about the caller's own tokens, unless the operator marked
+/// Item 2: Introspection answers only about the caller's own tokens, unless the operator marked
 /// the caller `introspection = true`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i02_introspection_is_for_the_tokens_client_or_an_operator_marked_one() {
@@ -251,7 +251,7 @@ async fn login_page(app: &TestApp) -> (Browser, String) {
     (browser, page)
 }
 
-/// 3. Twenty wrong passwords at once: at most the limit are checked, and the lock holds for
+/// Item 3: Twenty wrong passwords at once: at most the limit are checked, and the lock holds for
 /// the right one afterwards. On both databases.
 async fn i03_lockout_holds_under_concurrency(db: Db) {
     let app = TestApp::spawn_builtin(db, &[]).await;
@@ -277,7 +277,7 @@ async fn i03_lockout_holds_under_concurrency(db: Db) {
 
 both_backends!(i03_lockout_holds_under_concurrency);
 
-/// 4. The lockout reads the same for a name with and without an account, and is kept per
+/// Item 4: The lockout reads the same for a name with and without an account, and is kept per
 /// network: a remote attacker locks only their own address out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i04_lockout_reveals_no_accounts_and_is_per_network() {
@@ -328,7 +328,7 @@ fn hidden_error(page: &str) -> String {
         .to_owned()
 }
 
-/// 5. Unknown HTTP methods become one `other` label, not a series each.
+/// Item 5: Unknown HTTP methods become one `other` label, not a series each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i05_random_methods_do_not_grow_the_metrics() {
     let metrics = format!("127.0.0.1:{}", support::free_port());
@@ -367,7 +367,7 @@ async fn i05_random_methods_do_not_grow_the_metrics() {
     assert_eq!(other, 50.0);
 }
 
-/// 6. A tool no rule names is refused and audited as denied (the policy fails closed).
+/// Item 6: A tool no rule names is refused and audited as denied (the policy fails closed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i06_a_tool_without_a_rule_is_denied() {
     let app = TestApp::spawn(Db::Sqlite).await;
@@ -377,7 +377,7 @@ async fn i06_a_tool_without_a_rule_is_denied() {
     assert_eq!(events[0]["decision"], "denied", "{events:?}");
 }
 
-/// 7. Retired signing keys stay for the configured token lifetime, not a fixed hour.
+/// Item 7: Retired signing keys stay for the configured token lifetime, not a fixed hour.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i07_retired_keys_outlive_long_lived_tokens() {
     let app = TestApp::spawn_builtin(Db::Sqlite, &["--access-token-ttl-secs", "86400"]).await;
@@ -433,7 +433,7 @@ async fn i07_retired_keys_outlive_long_lived_tokens() {
         .await;
 }
 
-/// 8. A self-registered client's redirect URI is not followed for errors before sign-in.
+/// Item 8: A self-registered client's redirect URI is not followed for errors before sign-in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i08_no_open_redirect_for_unvetted_clients() {
     let app = TestApp::spawn_builtin(Db::Sqlite, &[]).await;
@@ -475,7 +475,7 @@ async fn i08_no_open_redirect_for_unvetted_clients() {
     assert!(location.starts_with("https://app.example/cb?error=unsupported_response_type"));
 }
 
-/// 9. Each address has its own share of registrations, and clients that never complete a
+/// Item 9: Each address has its own share of registrations, and clients that never complete a
 /// grant are deleted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i09_registration_is_shared_per_address_and_cleaned_up() {
@@ -587,7 +587,7 @@ async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> O
     }
 }
 
-/// 10. Slow or silent clients are cut off, and connections are capped.
+/// Item 10: Slow or silent clients are cut off, and connections are capped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i10_slow_clients_do_not_hold_connections() {
     let app = TestApp::spawn_with(
@@ -660,7 +660,7 @@ async fn i10_slow_clients_do_not_hold_connections() {
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
 }
 
-/// 11. A cookie the browser brings is never adopted, and CSRF tokens need the server's key.
+/// Item 11: A cookie the browser brings is never adopted, and CSRF tokens need the server's key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i11_a_planted_cookie_binds_nothing() {
     let app = TestApp::spawn_builtin(Db::Sqlite, &[]).await;
@@ -730,7 +730,7 @@ async fn i11_a_planted_cookie_binds_nothing() {
     }
 }
 
-/// 12. `" victor"` is not victor, on either side of the microservice hop.
+/// Item 12: `" victor"` is not victor, on either side of the microservice hop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i12_padded_subjects_are_refused_on_both_sides() {
     let app = TestApp::spawn(Db::Sqlite).await;
@@ -783,7 +783,7 @@ async fn failing_server() -> (String, Arc<AtomicUsize>) {
     (base, hits)
 }
 
-/// 13. Outbound fetches an anonymous caller can trigger are throttled: client metadata
+/// Item 13: Outbound fetches an anonymous caller can trigger are throttled: client metadata
 /// documents, and JWKS while no keys are cached.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i13_outbound_fetches_are_throttled() {
@@ -834,7 +834,7 @@ async fn i13_outbound_fetches_are_throttled() {
     assert!(n <= 2, "{n} JWKS fetches for 50 requests");
 }
 
-/// 14. A legacy session answers only the principal that opened it.
+/// Item 14: A legacy session answers only the principal that opened it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i14_legacy_sessions_are_bound_to_their_user() {
     let app = TestApp::spawn_with(
@@ -871,31 +871,17 @@ async fn i14_legacy_sessions_are_bound_to_their_user() {
             .header("mcp-session-id", &session)
     };
     let call = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_tasks","arguments":{}}});
-    assert_eq!(
-        with(reqwest::Method::POST, &bob)
-            .json(&call)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        with(reqwest::Method::GET, &bob)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        with(reqwest::Method::DELETE, &bob)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::NOT_FOUND
-    );
+    // Bob, knowing the id, can neither post into it, read its stream, nor end it.
+    for request in [
+        with(reqwest::Method::POST, &bob).json(&call),
+        with(reqwest::Method::GET, &bob),
+        with(reqwest::Method::DELETE, &bob),
+    ] {
+        assert_eq!(
+            request.send().await.unwrap().status(),
+            StatusCode::NOT_FOUND
+        );
+    }
     // Alice's session survived all of that.
     let r = with(reqwest::Method::POST, &alice)
         .json(&call)
@@ -913,7 +899,7 @@ async fn i14_legacy_sessions_are_bound_to_their_user() {
     );
 }
 
-/// 15. Protocol looseness: `crit`, repeated `Host`/`Origin`, and budgets charged only for
+/// Item 15: Protocol looseness: `crit`, repeated `Host`/`Origin`, and budgets charged only for
 /// requests that are well-formed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i15_protocol_looseness() {
