@@ -12,8 +12,8 @@ use jsonwebtoken::{
     jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse},
 };
 
-pub use crate::error::KeyError;
 use crate::TokenError;
+pub use crate::error::KeyError;
 
 /// Where the verification keys come from.
 #[derive(Debug, Clone)]
@@ -36,7 +36,6 @@ pub enum KeySource {
 pub trait KeyProvider: Send + Sync + std::fmt::Debug {
     fn keys(&self) -> KeySet;
 }
-
 
 /// One verification key with what it may verify.
 #[derive(Clone)]

@@ -41,7 +41,7 @@ pub use challenge::Challenge;
 pub use error::{AuthError, TokenError};
 pub use keys::{KeyProvider, KeySet, KeySource};
 pub use metadata::{ProtectedResourceMetadata, metadata_routes, public_cors};
-pub use middleware::{authenticate_bearer, require_bearer};
+pub use middleware::{authenticate_bearer, bearer_token, require_bearer};
 pub use principal::{AuthMethod, Principal, ScopeSet};
 pub use resource_server::{ResourceServer, ResourceServerConfig, RevocationCheck};
 pub use service_token::{

@@ -52,7 +52,7 @@ pub async fn authenticate_bearer(
 }
 
 /// The token from `Authorization: Bearer <token>` (scheme case-insensitive, RFC 9110 §11.1).
-fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(AuthError::MissingToken);

@@ -25,6 +25,7 @@ use portcullis_core::{ApiKey, ApiKeyRejection, AuditEvent, Store};
 
 use crate::{
     audit_sink::AuditSink,
+    headers::HeaderProblem,
     rate_limit::{RateLimits, address_refusal_for_mcp},
     request_context::LoggedUser,
 };
@@ -125,18 +126,12 @@ fn principal_of(key: ApiKey) -> Principal {
 
 /// The single value of `name`; `Err` when it is repeated or not text.
 fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, AuthError> {
-    let mut values = headers.get_all(name).iter();
-    let (first, second) = (values.next(), values.next());
-    match (first, second) {
-        (None, _) => Ok(None),
-        (Some(v), None) => v
-            .to_str()
-            .map(Some)
-            .map_err(|_| AuthError::InvalidRequest("a credential header is not ASCII")),
-        _ => Err(AuthError::InvalidRequest(
+    crate::headers::single(headers, name).map_err(|problem| match problem {
+        HeaderProblem::NotText => AuthError::InvalidRequest("a credential header is not ASCII"),
+        HeaderProblem::Repeated => AuthError::InvalidRequest(
             "a credential or user-context header is repeated; send it once",
-        )),
-    }
+        ),
+    })
 }
 
 /// The user named by `X-Mcp-User` / `X-User-ID`; both may be sent only if they agree.

@@ -61,14 +61,9 @@ struct PeekMeta<'a> {
 const CURRENT: &str = "2026-07-28";
 const LEGACY: [&str; 2] = ["2025-11-25", "2025-06-18"];
 
-/// The single value of header `name`, if it has exactly one readable value.
+/// The value of header `name` when it is absent or sent once as text.
 fn single<'h>(headers: &'h HeaderMap, name: &str) -> Option<Option<&'h str>> {
-    let mut values = headers.get_all(name).iter();
-    match (values.next(), values.next()) {
-        (None, _) => Some(None),
-        (Some(v), None) => v.to_str().ok().map(Some),
-        _ => None,
-    }
+    crate::headers::single(headers, name).ok()
 }
 
 /// True when rmcp would serve this request statelessly without complaint and the direct path

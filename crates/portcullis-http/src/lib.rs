@@ -5,6 +5,7 @@ mod audit_sink;
 mod authentication;
 mod backend;
 mod direct_dispatch;
+mod headers;
 mod health;
 mod mcp_endpoint;
 mod origin_guard;

@@ -19,7 +19,7 @@ use axum::{
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::json;
 
-use crate::direct_dispatch::Peek;
+use crate::{direct_dispatch::Peek, headers::single};
 
 /// JSON-RPC code rmcp uses for a header that contradicts the body (SEP-2243).
 const HEADER_MISMATCH: i64 = -32020;
@@ -61,7 +61,7 @@ pub(crate) fn check(headers: &HeaderMap, peek: &Peek<'_>) -> Result<(), Malforme
     };
     let version = match single(headers, "mcp-protocol-version") {
         Ok(v) => v,
-        Err(()) => {
+        Err(_) => {
             return fail(
                 StatusCode::BAD_REQUEST,
                 HEADER_MISMATCH,
@@ -113,7 +113,7 @@ pub(crate) fn check(headers: &HeaderMap, peek: &Peek<'_>) -> Result<(), Malforme
                 "missing required Mcp-Method header".into(),
             );
         }
-        Err(()) => {
+        Err(_) => {
             return fail(
                 StatusCode::BAD_REQUEST,
                 HEADER_MISMATCH,
@@ -150,7 +150,7 @@ pub(crate) fn check(headers: &HeaderMap, peek: &Peek<'_>) -> Result<(), Malforme
                     "missing required Mcp-Name header for `tools/call`".into(),
                 );
             }
-            Err(()) => {
+            Err(_) => {
                 return fail(
                     StatusCode::BAD_REQUEST,
                     HEADER_MISMATCH,
@@ -172,16 +172,6 @@ pub(crate) fn check(headers: &HeaderMap, peek: &Peek<'_>) -> Result<(), Malforme
         );
     }
     Ok(())
-}
-
-/// The value of a singleton header: `Err` when repeated or not text.
-fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ()> {
-    let mut values = headers.get_all(name).iter();
-    match (values.next(), values.next()) {
-        (None, _) => Ok(None),
-        (Some(v), None) => v.to_str().map(Some).map_err(|_| ()),
-        _ => Err(()),
-    }
 }
 
 /// A header value in the SEP-2243 value encoding: plain, or `=?base64?…?=`.

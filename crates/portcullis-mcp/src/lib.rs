@@ -16,8 +16,8 @@ mod user_tasks;
 pub use caller::Caller;
 pub use error::ToolError;
 pub use policy::{
-    ADMIN_SCOPE, Denial, GROUPS, Policy, READ_SCOPE, RuleOverride, SUPPORTED_SCOPES, ToolRule,
-    WRITE_SCOPE, is_group, tools_named,
+    ADMIN_SCOPE, Denial, GROUPS, Policy, READ_SCOPE, RuleOverride, SUPPORTED_SCOPES, Targeted,
+    ToolRule, WRITE_SCOPE, is_group, resolve_targets, tools_named,
 };
 pub use server::PortcullisMcp;
 pub use user_tasks::TaskSource;

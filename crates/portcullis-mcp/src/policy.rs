@@ -60,6 +60,36 @@ pub fn is_group(name: &str) -> bool {
     GROUPS.iter().any(|(group, _)| *group == name)
 }
 
+/// A configuration entry keyed by a tool or group name, resolved to its tools.
+#[derive(Debug)]
+pub struct Targeted<T> {
+    /// The group's or the tool's name.
+    pub name: &'static str,
+    pub tools: Vec<&'static str>,
+    pub value: T,
+}
+
+/// Resolves entries keyed by tool or group names (`[policy.tools.*]`, `[rate_limits.tools.*]`):
+/// groups first, then single tools, so applying them in order lets a tool's own entry win over
+/// its group's. `Err` names the first key that is neither a tool nor a group.
+pub fn resolve_targets<T>(
+    entries: impl IntoIterator<Item = (String, T)>,
+) -> Result<Vec<Targeted<T>>, String> {
+    let mut out = Vec::new();
+    for (key, value) in entries {
+        let tools = tools_named(&key).ok_or_else(|| key.clone())?;
+        let name = GROUPS
+            .iter()
+            .map(|(group, _)| *group)
+            .chain(tools.iter().copied())
+            .find(|known| *known == key)
+            .expect("tools_named matched it");
+        out.push(Targeted { name, tools, value });
+    }
+    out.sort_by_key(|t| !is_group(t.name));
+    Ok(out)
+}
+
 /// What one tool requires.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolRule {
@@ -158,14 +188,18 @@ impl Policy {
             hide_forbidden_tools,
             ..Self::default()
         };
-        let (groups, tools): (Vec<_>, Vec<_>) =
-            overrides.iter().partition(|(name, _)| is_group(name));
-        for (name, rule) in groups.into_iter().chain(tools) {
-            let Some(targets) = tools_named(name) else {
-                return Err(format!(
+        let entries = resolve_targets(overrides.iter().map(|(name, rule)| (name.clone(), rule)))
+            .map_err(|name| {
+                format!(
                     "policy.tools.{name}: no tool or group has this name (groups: tasks_read, tasks_write, admin)"
-                ));
-            };
+                )
+            })?;
+        for Targeted {
+            name,
+            tools: targets,
+            value: rule,
+        } in entries
+        {
             if rule.methods.as_ref().is_some_and(Vec::is_empty) {
                 return Err(format!(
                     "policy.tools.{name}.methods: list at least one of oauth, api_key, service_token, client_credentials"

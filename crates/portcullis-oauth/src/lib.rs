@@ -17,6 +17,7 @@
 pub mod authorize;
 pub mod client;
 pub mod client_registry;
+pub mod client_rules;
 pub mod config;
 pub mod error;
 pub mod keyring;

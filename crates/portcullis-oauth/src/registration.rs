@@ -19,14 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AuthorizationServer, ErrorCode, OAuthError,
-    client::{AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN},
-    redirect_uri,
+    client::AUTHORIZATION_CODE,
+    client_rules::{Problem, Registration},
     secret::Secret,
 };
-
-const MAX_REDIRECT_URIS: usize = 10;
-const MAX_URI_LEN: usize = 2000;
-const MAX_NAME_LEN: usize = 200;
 
 /// The registration request (RFC 7591 §2). Unknown members are ignored, as §2 requires.
 #[derive(Debug, Deserialize)]
@@ -125,72 +121,42 @@ impl AuthorizationServer {
                 )));
             }
         };
+        // RFC 7591 §2: without grant_types, authorization_code.
         let grant_types = request
             .grant_types
             .unwrap_or_else(|| vec![AUTHORIZATION_CODE.into()]);
-        for g in &grant_types {
-            if g == CLIENT_CREDENTIALS {
-                // Anyone may register: a self-registered client acting without a user would be
-                // an anonymous path to tokens.
-                return Err(metadata_error(
-                    "client_credentials is not available to dynamically registered clients: a token without a user is only for clients this server's operator registers; use authorization_code",
-                ));
-            }
-            if ![AUTHORIZATION_CODE, REFRESH_TOKEN].contains(&g.as_str()) {
-                return Err(metadata_error(format!(
-                    "grant type {g:?} is not supported; use authorization_code and refresh_token"
-                )));
-            }
-        }
         if let Some(types) = &request.response_types
             && types.iter().any(|t| t != "code")
         {
             return Err(metadata_error("only the response type code is supported"));
-        }
-        let uses_redirects = grant_types.iter().any(|g| g == AUTHORIZATION_CODE);
-        if uses_redirects && request.redirect_uris.is_empty() {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidRedirectUri,
-                "redirect_uris is required for the authorization_code grant",
-            ));
-        }
-        if request.redirect_uris.len() > MAX_REDIRECT_URIS {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidRedirectUri,
-                format!("at most {MAX_REDIRECT_URIS} redirect URIs"),
-            ));
-        }
-        for uri in &request.redirect_uris {
-            if uri.len() > MAX_URI_LEN {
-                return Err(OAuthError::new(
-                    ErrorCode::InvalidRedirectUri,
-                    format!("redirect URIs are limited to {MAX_URI_LEN} characters"),
-                ));
-            }
-            if let Some(problem) = redirect_uri::registration_problem(uri, native) {
-                return Err(OAuthError::new(ErrorCode::InvalidRedirectUri, problem));
-            }
-        }
-        if let Some(scope) = &request.scope {
-            for s in scope.split(' ').filter(|s| !s.is_empty()) {
-                if !self.config.scopes_supported.iter().any(|x| x == s) {
-                    return Err(metadata_error(format!(
-                        "unknown scope {s:?}; this server supports: {}",
-                        self.config.scopes_supported.join(" ")
-                    )));
-                }
-            }
         }
         let name = request
             .client_name
             .map(|n| n.trim().to_owned())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "Unnamed client".into());
-        if name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-            return Err(metadata_error(format!(
-                "client_name must be at most {MAX_NAME_LEN} printable characters"
-            )));
+        let scopes: Vec<String> = request
+            .scope
+            .iter()
+            .flat_map(|s| s.split(' '))
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Registration {
+            name: &name,
+            redirect_uris: &request.redirect_uris,
+            native,
+            grant_types: &grant_types,
+            confidential,
+            scopes: &scopes,
+            introspection: false,
+            by_operator: false,
         }
+        .check(&self.config.scopes_supported)
+        .map_err(|problem| match problem {
+            Problem::RedirectUri(m) => OAuthError::new(ErrorCode::InvalidRedirectUri, m),
+            Problem::Metadata(m) => metadata_error(m),
+        })?;
         let recent = self
             .store
             .dynamic_clients_since(&timestamp::in_past(Duration::from_secs(3600)))

@@ -5,11 +5,7 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, bail};
 use portcullis_core::{Store, StoreError, oauth::StoredClient, timestamp};
-use portcullis_oauth::{
-    KeyRing, Password, Secret,
-    client::{AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN},
-    redirect_uri,
-};
+use portcullis_oauth::{KeyRing, Password, Secret, client::CLIENT_CREDENTIALS, client_rules};
 
 use crate::{
     cli::{ClientCommand, CommonArgs, KeysCommand, UserCommand},
@@ -125,50 +121,38 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
     match command {
         ClientCommand::Add(args) => {
             let name = args.name.trim().to_owned();
-            if name.is_empty() || name.chars().count() > 200 {
-                bail!("the client name must be 1 to 200 characters");
-            }
-            for uri in &args.redirect_uris {
-                if let Some(problem) = redirect_uri::registration_problem(uri, true) {
-                    bail!("--redirect-uri {problem}");
-                }
-            }
             let grant_types = if args.grant_types.is_empty() {
-                if args.redirect_uris.is_empty() && args.confidential {
-                    vec![CLIENT_CREDENTIALS.to_owned()]
-                } else {
-                    vec![AUTHORIZATION_CODE.to_owned(), REFRESH_TOKEN.to_owned()]
-                }
+                client_rules::default_grant_types(
+                    !args.redirect_uris.is_empty(),
+                    args.confidential,
+                    true,
+                )
             } else {
                 args.grant_types.clone()
             };
-            for g in &grant_types {
-                match g.as_str() {
-                    AUTHORIZATION_CODE if args.redirect_uris.is_empty() => {
-                        bail!("authorization_code needs at least one --redirect-uri")
-                    }
-                    CLIENT_CREDENTIALS if !args.confidential => {
-                        bail!("client_credentials needs --confidential")
-                    }
-                    AUTHORIZATION_CODE | REFRESH_TOKEN | CLIENT_CREDENTIALS => {}
-                    other => bail!(
-                        "--grant-type {other:?} is not supported (authorization_code, refresh_token, client_credentials)"
-                    ),
-                }
+            let scopes: Vec<String> = args
+                .scope
+                .iter()
+                .flat_map(|s| s.split(' '))
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            client_rules::Registration {
+                name: &name,
+                redirect_uris: &args.redirect_uris,
+                native: true,
+                grant_types: &grant_types,
+                confidential: args.confidential,
+                scopes: &scopes,
+                introspection: args.introspection,
+                by_operator: true,
             }
-            if let Some(scope) = &args.scope {
-                for s in scope.split(' ').filter(|s| !s.is_empty()) {
-                    if !portcullis_mcp::SUPPORTED_SCOPES.contains(&s) {
-                        bail!(
-                            "--scope: unknown scope {s:?} (known: {})",
-                            portcullis_mcp::SUPPORTED_SCOPES.join(" ")
-                        );
-                    }
-                }
-            }
-            if args.introspection && !args.confidential {
-                bail!("--introspection needs --confidential (introspection takes a client secret)");
-            }
+            .check(&portcullis_mcp::SUPPORTED_SCOPES)
+            .map_err(|problem| {
+                anyhow::anyhow!(
+                    "{problem} (see --redirect-uri, --grant-type, --scopes, --confidential)"
+                )
+            })?;
             if grant_types.iter().any(|g| g == CLIENT_CREDENTIALS) && args.scope.is_none() {
                 eprintln!(
                     "note: without --scopes this client can get no client_credentials token; grant scopes with --scopes \"tasks:read …\""

@@ -327,7 +327,6 @@ fn ranged(
 }
 
 fn configured_client(c: FileClient) -> Result<portcullis_oauth::ConfiguredClient, ConfigError> {
-    use portcullis_oauth::client::{AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN};
     let bad = |problem: String| {
         ConfigError::new(
             "clients",
@@ -339,11 +338,6 @@ fn configured_client(c: FileClient) -> Result<portcullis_oauth::ConfiguredClient
         return Err(bad(
             "client_id must be 1 to 200 characters and not a URL".into()
         ));
-    }
-    for uri in &c.redirect_uris {
-        if let Some(problem) = portcullis_oauth::redirect_uri::registration_problem(uri, true) {
-            return Err(bad(problem));
-        }
     }
     let secret_digest = match &c.secret_file {
         Some(path) => {
@@ -358,35 +352,27 @@ fn configured_client(c: FileClient) -> Result<portcullis_oauth::ConfiguredClient
         None => None,
     };
     let grant_types = c.grant_types.clone().unwrap_or_else(|| {
-        if c.redirect_uris.is_empty() {
-            vec![CLIENT_CREDENTIALS.into()]
-        } else {
-            vec![AUTHORIZATION_CODE.into(), REFRESH_TOKEN.into()]
-        }
+        portcullis_oauth::client_rules::default_grant_types(
+            !c.redirect_uris.is_empty(),
+            secret_digest.is_some(),
+            true,
+        )
     });
-    for g in &grant_types {
-        if ![AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS].contains(&g.as_str()) {
-            return Err(bad(format!("grant type {g:?} is not supported")));
-        }
-        if g == CLIENT_CREDENTIALS && secret_digest.is_none() {
-            return Err(bad("client_credentials needs a secret_file".into()));
-        }
-        if g == AUTHORIZATION_CODE && c.redirect_uris.is_empty() {
-            return Err(bad("authorization_code needs redirect_uris".into()));
-        }
+    let name = c.name.clone().unwrap_or_else(|| c.client_id.clone());
+    portcullis_oauth::client_rules::Registration {
+        name: &name,
+        redirect_uris: &c.redirect_uris,
+        native: true,
+        grant_types: &grant_types,
+        confidential: secret_digest.is_some(),
+        scopes: &c.scopes,
+        introspection: c.introspection,
+        by_operator: true,
     }
-    for scope in &c.scopes {
-        if !portcullis_mcp::SUPPORTED_SCOPES.contains(&scope.as_str()) {
-            return Err(bad(format!("unknown scope {scope:?}")));
-        }
-    }
-    if c.introspection && secret_digest.is_none() {
-        return Err(bad(
-            "introspection needs a secret_file (a confidential client)".into(),
-        ));
-    }
+    .check(&portcullis_mcp::SUPPORTED_SCOPES)
+    .map_err(|problem| bad(problem.to_string()))?;
     Ok(portcullis_oauth::ConfiguredClient {
-        name: c.name.clone().unwrap_or_else(|| c.client_id.clone()),
+        name,
         client_id: c.client_id,
         redirect_uris: c.redirect_uris,
         grant_types,
@@ -820,19 +806,21 @@ fn rate_limits(args: &ServeArgs, file: &mut FileConfig) -> Result<RateLimitSetti
         Some("60/min"),
     )?;
     // Groups first, then single tools: a tool's own entry wins over its group's.
-    let mut entries: Vec<_> = std::mem::take(&mut file.rate_limits.tools)
-        .into_iter()
-        .collect();
-    entries.sort_by_key(|(name, _)| !portcullis_mcp::is_group(name));
-    let mut tools = HashMap::new();
-    for (name, limit) in entries {
-        let Some(targets) = portcullis_mcp::tools_named(&name) else {
-            return Err(ConfigError::new(
+    let entries = portcullis_mcp::resolve_targets(std::mem::take(&mut file.rate_limits.tools))
+        .map_err(|name| {
+            ConfigError::new(
                 "rate_limits",
                 format!("rate_limits.tools.{name}: no tool or group has this name"),
                 "name a tool, or a group: tasks_read, tasks_write, admin",
-            ));
-        };
+            )
+        })?;
+    let mut tools = HashMap::new();
+    for portcullis_mcp::Targeted {
+        name,
+        tools: targets,
+        value: limit,
+    } in entries
+    {
         let quota = Quota::parse(&limit.rate, limit.burst).map_err(|e| {
             ConfigError::new(
                 "rate_limits",
@@ -840,15 +828,8 @@ fn rate_limits(args: &ServeArgs, file: &mut FileConfig) -> Result<RateLimitSetti
                 "e.g. rate = \"10/min\", burst = 5",
             )
         })?;
-        // The name as a `&'static str`: the group's, or the single tool's.
-        let scope = portcullis_mcp::GROUPS
-            .iter()
-            .map(|(group, _)| *group)
-            .chain(targets.iter().copied())
-            .find(|known| *known == name)
-            .expect("tools_named matched it");
         for tool in targets {
-            tools.insert(tool, ToolLimit { scope, quota });
+            tools.insert(tool, ToolLimit { scope: name, quota });
         }
     }
     let client_ip_header = match args

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::{
     extract::{Request, State},
-    http::{HeaderMap, Method, Uri, header},
+    http::{HeaderMap, Method, Uri},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -38,31 +38,21 @@ pub(crate) struct Acting {
     pub(crate) via_service: bool,
 }
 
-fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ApiError> {
-    let mut values = headers.get_all(name).iter();
-    match (values.next(), values.next()) {
-        (None, _) => Ok(None),
-        // Never trimmed: " victor" is not victor, and is refused rather than normalised (the
-        // other side of the hop compares exactly).
-        (Some(v), None) => match v.to_str() {
-            Ok(s) if portcullis_auth::is_clean_identifier(s) => Ok(Some(s)),
-            Ok(_) => Err(ApiError::validation(format!(
-                "{name} {}",
-                portcullis_auth::IDENTIFIER_RULE
-            ))),
-            Err(_) => Err(ApiError::validation(format!("{name} is not ASCII"))),
-        },
-        _ => Err(ApiError::validation(format!(
+/// A user or tenant id header: sent once, and never trimmed (" victor" is not victor, and is
+/// refused rather than normalised: the other side of the hop compares exactly).
+fn identifier<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ApiError> {
+    match crate::headers::single(headers, name) {
+        Ok(Some(s)) if !portcullis_auth::is_clean_identifier(s) => Err(ApiError::validation(
+            format!("{name} {}", portcullis_auth::IDENTIFIER_RULE),
+        )),
+        Ok(value) => Ok(value),
+        Err(crate::headers::HeaderProblem::NotText) => {
+            Err(ApiError::validation(format!("{name} is not ASCII")))
+        }
+        Err(crate::headers::HeaderProblem::Repeated) => Err(ApiError::validation(format!(
             "{name} is repeated; send it once"
         ))),
     }
-}
-
-/// The bearer value, if the request has `Authorization: Bearer …`.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 pub(crate) async fn authenticate(
@@ -97,8 +87,9 @@ async fn identify(
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Result<Acting, Response> {
-    let user = single(headers, USER_HEADER).map_err(IntoResponse::into_response)?;
-    let service = bearer(headers).is_some_and(|t| auth.service_tokens.matches(t));
+    let user = identifier(headers, USER_HEADER).map_err(IntoResponse::into_response)?;
+    let service =
+        portcullis_auth::bearer_token(headers).is_ok_and(|t| auth.service_tokens.matches(t));
     match (service, user) {
         (true, Some(user)) => {
             if user.is_empty() || user.len() > 255 {
@@ -108,7 +99,7 @@ async fn identify(
                 .into_response());
             }
             let tenant =
-                match single(headers, TENANT_HEADER).map_err(IntoResponse::into_response)? {
+                match identifier(headers, TENANT_HEADER).map_err(IntoResponse::into_response)? {
                     Some(t) => TenantId::parse(t).map_err(|e| ApiError::from(e).into_response())?,
                     None => TenantId::default_tenant(),
                 };
