@@ -198,6 +198,7 @@ impl KeySet {
 pub(crate) async fn fetch_jwks(
     client: &reqwest::Client,
     url: &url::Url,
+    fetches: &portcullis_metrics::JwksFetches,
 ) -> Result<KeySet, KeyError> {
     let fail = |reason: String| KeyError::Fetch {
         url: url.to_string(),
@@ -212,8 +213,11 @@ pub(crate) async fn fetch_jwks(
         Ok(KeySet::from_jwks(&jwks))
     }
     .await;
-    let result = if fetched.is_ok() { "ok" } else { "error" };
-    portcullis_metrics::JWKS_FETCHES.inc(&[result]);
+    fetches.record(if fetched.is_ok() {
+        portcullis_metrics::FetchResult::ok
+    } else {
+        portcullis_metrics::FetchResult::error
+    });
     fetched
 }
 
@@ -234,6 +238,7 @@ struct Remote {
     /// trigger with made-up key ids to one per `min_refresh_interval`.
     last_forced: tokio::sync::Mutex<Option<Instant>>,
     min_refresh_interval: Duration,
+    fetches: portcullis_metrics::JwksFetches,
 }
 
 impl KeyStore {
@@ -242,6 +247,7 @@ impl KeyStore {
         issuer: &str,
         client: reqwest::Client,
         min_refresh_interval: Duration,
+        fetches: portcullis_metrics::JwksFetches,
     ) -> Result<Self, KeyError> {
         let provider = match source {
             KeySource::Provider(p) => Some(p.clone()),
@@ -258,6 +264,7 @@ impl KeyStore {
                     Some(url.clone()),
                     None,
                     min_refresh_interval,
+                    fetches.clone(),
                 )),
             ),
             KeySource::Discovery => (
@@ -267,6 +274,7 @@ impl KeyStore {
                     None,
                     Some(issuer.to_owned()),
                     min_refresh_interval,
+                    fetches,
                 )),
             ),
         };
@@ -296,7 +304,7 @@ impl KeyStore {
             return Ok(());
         };
         let url = remote.jwks_uri().await?;
-        let set = fetch_jwks(&remote.client, &url).await?;
+        let set = fetch_jwks(&remote.client, &url, &remote.fetches).await?;
         if set.is_empty() {
             return Err(KeyError::NoUsableKey(url.to_string()));
         }
@@ -342,6 +350,7 @@ impl Remote {
         jwks_uri: Option<url::Url>,
         discovery_issuer: Option<String>,
         min_refresh_interval: Duration,
+        fetches: portcullis_metrics::JwksFetches,
     ) -> Self {
         Self {
             client,
@@ -349,6 +358,7 @@ impl Remote {
             discovery_issuer,
             last_forced: tokio::sync::Mutex::new(None),
             min_refresh_interval,
+            fetches,
         }
     }
 

@@ -30,6 +30,8 @@ pub struct ResourceServerConfig {
     pub resource_name: Option<String>,
     /// Consulted after a token verifies, for issuers that can revoke JWTs before they expire.
     pub revocation: Option<Arc<dyn RevocationCheck>>,
+    /// Where JWKS fetches are counted (by default, nowhere anyone scrapes).
+    pub jwks_fetches: portcullis_metrics::JwksFetches,
 }
 
 /// Tells whether a verified token has been revoked (RFC 7009) by its issuer. Called on every
@@ -52,6 +54,7 @@ impl ResourceServerConfig {
             min_key_refresh_interval: Duration::from_secs(5),
             resource_name: None,
             revocation: None,
+            jwks_fetches: Default::default(),
         }
     }
 }
@@ -92,6 +95,7 @@ impl ResourceServer {
             algorithms: config.algorithms.clone(),
             tenant_claim: config.tenant_claim.clone(),
             min_key_refresh_interval: config.min_key_refresh_interval,
+            jwks_fetches: config.jwks_fetches.clone(),
         };
         let verifier = JwtVerifier::new(settings, &config.keys, client).await?;
         let metadata_path = metadata_path(&config.resource);

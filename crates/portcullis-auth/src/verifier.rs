@@ -36,6 +36,8 @@ pub struct VerifierSettings {
     pub tenant_claim: String,
     /// Least time between key refetches forced by unknown key ids.
     pub min_key_refresh_interval: Duration,
+    /// Where JWKS fetches are counted.
+    pub jwks_fetches: portcullis_metrics::JwksFetches,
 }
 
 /// Verifies bearer JWTs and turns them into [`Principal`]s.
@@ -70,6 +72,7 @@ impl JwtVerifier {
             &settings.issuer,
             client,
             settings.min_key_refresh_interval,
+            settings.jwks_fetches.clone(),
         )
         .await?;
         Ok(Self {

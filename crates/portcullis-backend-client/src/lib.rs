@@ -30,6 +30,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
 pub use error::{BackendError, ErrorKind};
+use portcullis_metrics::{CallLabels, CallOutcome, HttpMethod};
 
 /// Where the backend is and how to talk to it.
 #[derive(Debug, Clone)]
@@ -42,6 +43,8 @@ pub struct BackendConfig {
     pub retries: u32,
     /// First backoff delay; it doubles per retry (with jitter), up to two seconds.
     pub backoff: Duration,
+    /// Where call latencies are recorded.
+    pub calls: portcullis_metrics::BackendCalls,
 }
 
 impl BackendConfig {
@@ -52,6 +55,7 @@ impl BackendConfig {
             timeout: Duration::from_secs(30),
             retries: 2,
             backoff: Duration::from_millis(200),
+            calls: Default::default(),
         }
     }
 }
@@ -234,12 +238,18 @@ impl BackendClient {
             let elapsed = started.elapsed();
             let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
             let outcome_label = match &outcome {
-                Ok((status, _)) => status.as_str().to_owned(),
-                Err(e) if e.is_timeout() => "timeout".to_owned(),
-                Err(_) => "connection_error".to_owned(),
+                Ok((status, _)) => CallOutcome::Status(status.as_u16()),
+                Err(e) if e.is_timeout() => CallOutcome::Timeout,
+                Err(_) => CallOutcome::ConnectionError,
             };
-            portcullis_metrics::BACKEND_CALLS
-                .observe(&[route, method.as_str(), &outcome_label], elapsed);
+            self.config.calls.observe(
+                CallLabels {
+                    route,
+                    method: HttpMethod::of(&method),
+                    outcome: outcome_label,
+                },
+                elapsed,
+            );
             let failure = match outcome {
                 Ok((status, text)) => {
                     tracing::info!(request_id, method = %method, endpoint = url.path(),

@@ -88,6 +88,7 @@ fn bench(c: &mut Criterion) {
             }),
             access_log: false,
             tasks: None,
+            metrics: portcullis_metrics::Metrics::new(),
         };
         // Audited like the server: every request queues one decision for the writer task.
         let (audit, _writer) = portcullis_http::AuditSink::spawn(store.clone());

@@ -22,6 +22,7 @@ use portcullis_auth::{
     AuthError, AuthMethod, Principal, ResourceServer, ScopeSet, authenticate_bearer,
 };
 use portcullis_core::{ApiKey, ApiKeyRejection, AuditEvent, Store};
+use portcullis_metrics::AuthResult;
 
 use crate::{
     audit_sink::AuditSink,
@@ -46,6 +47,7 @@ pub(crate) struct Authenticator {
     pub(crate) audit: AuditSink,
     rate_limits: Arc<RateLimits>,
     touched: Mutex<HashMap<String, Instant>>,
+    metrics: Arc<portcullis_metrics::Metrics>,
 }
 
 impl Authenticator {
@@ -54,6 +56,7 @@ impl Authenticator {
         store: Store,
         audit: AuditSink,
         rate_limits: Arc<RateLimits>,
+        metrics: Arc<portcullis_metrics::Metrics>,
     ) -> Self {
         Self {
             resource_server,
@@ -61,6 +64,7 @@ impl Authenticator {
             audit,
             rate_limits,
             touched: Mutex::default(),
+            metrics,
         }
     }
 
@@ -174,7 +178,7 @@ pub(crate) async fn authenticate(
     match identify(&auth, request.uri(), request.headers(), &mut event).await {
         Ok((principal, acting)) => {
             let method = principal.method.as_str();
-            portcullis_metrics::AUTH_DECISIONS.inc(&[method, "authenticated"]);
+            auth.metrics.auth(method, AuthResult::authenticated);
             let logged = LoggedUser {
                 user: principal.subject.clone(),
                 via: method,
@@ -193,7 +197,7 @@ pub(crate) async fn authenticate(
                 "api_key" => "api_key",
                 _ => "none",
             };
-            portcullis_metrics::AUTH_DECISIONS.inc(&[method, "rejected"]);
+            auth.metrics.auth(method, AuthResult::rejected);
             let connected = request
                 .extensions()
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()

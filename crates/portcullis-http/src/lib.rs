@@ -44,6 +44,7 @@ pub struct HttpSettings {
     pub access_log: bool,
     /// Where task tools run; `None`: on the store (all in one process).
     pub tasks: Option<portcullis_mcp::TaskSource>,
+    pub metrics: Arc<portcullis_metrics::Metrics>,
 }
 
 /// Builds the application router. Audit events go to `audit` (see [`AuditSink::spawn`]).
@@ -62,12 +63,18 @@ pub fn app(
 
 /// Wraps a whole application (MCP endpoint, authorization server …) in the per-request layer:
 /// request id, metrics, and the access log when `access_log` is on.
-pub fn observed(app: Router, access_log: bool, timeout: Option<std::time::Duration>) -> Router {
+pub fn observed(
+    app: Router,
+    access_log: bool,
+    timeout: Option<std::time::Duration>,
+    metrics: Arc<portcullis_metrics::Metrics>,
+) -> Router {
     app.layer(axum::middleware::from_fn_with_state(
         RequestLog {
             enabled: access_log,
             message: "request",
             timeout,
+            metrics,
         },
         observe,
     ))
@@ -75,20 +82,30 @@ pub fn observed(app: Router, access_log: bool, timeout: Option<std::time::Durati
 
 /// `/metrics` in the Prometheus text format, for a listener of its own (`--metrics-bind`):
 /// operators scrape it from inside their network, not through the public endpoint.
-pub fn metrics_app(rate_limits: Arc<RateLimits>, store: Store) -> Router {
+pub fn metrics_app(
+    rate_limits: Arc<RateLimits>,
+    store: Store,
+    metrics: Arc<portcullis_metrics::Metrics>,
+) -> Router {
+    use portcullis_metrics::{PoolLabels, PoolState};
     Router::new().route(
         "/metrics",
         axum::routing::get(move || {
-            let (rate_limits, store) = (rate_limits.clone(), store.clone());
+            let (rate_limits, store, metrics) =
+                (rate_limits.clone(), store.clone(), metrics.clone());
             async move {
                 let (total, idle) = store.connections();
-                portcullis_metrics::DB_CONNECTIONS.set(&["total"], total as f64);
-                portcullis_metrics::DB_CONNECTIONS.set(&["idle"], idle as f64);
-                let body = portcullis_metrics::render(|out| rate_limits.render_metrics(out));
+                for (state, n) in [(PoolState::total, total), (PoolState::idle, idle)] {
+                    metrics
+                        .db_connections
+                        .get_or_create(&PoolLabels { state })
+                        .set(n as i64);
+                }
+                let body = metrics.render(|out| rate_limits.render_metrics(out));
                 (
                     [(
                         axum::http::header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4; charset=utf-8",
+                        portcullis_metrics::CONTENT_TYPE,
                     )],
                     body,
                 )

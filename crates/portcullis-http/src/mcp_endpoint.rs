@@ -25,6 +25,7 @@ use axum::{
 use portcullis_auth::{AuthError, Principal, ResourceServer};
 use portcullis_core::{AuditEvent, Store};
 use portcullis_mcp::{Denial, Policy, PortcullisMcp};
+use portcullis_metrics::AuthResult;
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService,
     session::{local::LocalSessionManager, never::NeverSessionManager},
@@ -56,6 +57,7 @@ struct Endpoint {
     max_body_bytes: usize,
     /// Who opened each legacy session.
     owners: SessionOwners,
+    metrics: Arc<portcullis_metrics::Metrics>,
 }
 
 pub(crate) fn router(
@@ -102,6 +104,7 @@ pub(crate) fn router(
         rate_limits: settings.rate_limits.clone(),
         max_body_bytes: settings.max_body_bytes,
         owners: SessionOwners::default(),
+        metrics: settings.metrics.clone(),
     });
     let origins = Arc::new(settings.origin_policy.clone());
     let authenticator = Arc::new(Authenticator::new(
@@ -109,6 +112,7 @@ pub(crate) fn router(
         store,
         audit,
         settings.rate_limits.clone(),
+        settings.metrics.clone(),
     ));
     Router::new()
         .route("/mcp", any(handle))
@@ -181,12 +185,14 @@ async fn handle(State(ep): State<Arc<Endpoint>>, request: Request) -> Response {
         authorize_and_serve(&ep, parts, bytes.clone(), &peek, method, tool, uses_session).await;
     if let Some(tool) = tool {
         // A known tool's name, or "unknown": names from requests must not become label values.
-        let label = if ep.policy.rule(tool).is_some() {
-            tool
-        } else {
-            "unknown"
-        };
-        portcullis_metrics::TOOL_CALLS.inc(&[label, response.status().as_str()]);
+        let label = ep.policy.known_tool(tool).unwrap_or("unknown");
+        ep.metrics
+            .tool_calls
+            .get_or_create(&portcullis_metrics::ToolLabels {
+                tool: label,
+                status: response.status().as_u16(),
+            })
+            .inc();
     }
     response
 }
@@ -246,8 +252,12 @@ async fn authorize_and_serve(
         _ => Ok(()),
     };
     if let (Some(_), Some(principal)) = (tool, parts.extensions.get::<Principal>()) {
-        let result = if verdict.is_ok() { "allowed" } else { "denied" };
-        portcullis_metrics::AUTH_DECISIONS.inc(&[principal.method.as_str(), result]);
+        let result = if verdict.is_ok() {
+            AuthResult::allowed
+        } else {
+            AuthResult::denied
+        };
+        ep.metrics.auth(principal.method.as_str(), result);
     }
     ep.audit
         .record(decision(

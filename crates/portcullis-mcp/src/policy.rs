@@ -231,6 +231,12 @@ impl Policy {
         self.rules.get(tool)
     }
 
+    /// The tool's name as the policy holds it (a `'static` name from a fixed table, so fit for
+    /// a metric label), when a rule names it.
+    pub fn known_tool(&self, tool: &str) -> Option<&'static str> {
+        self.rules.get_key_value(tool).map(|(name, _)| *name)
+    }
+
     /// Every tool a rule names.
     pub fn tools(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.rules.keys().copied()

@@ -1,285 +1,298 @@
-//! Process-wide metrics in the Prometheus text exposition format (version 0.0.4), and the id of
-//! the request being served (so calls to other services can carry it).
+//! Portcullis's Prometheus metrics on `prometheus-client`, and the id of the request being
+//! served (so calls to other services can carry it).
 //!
-//! Each metric is a `static` declared here, so any crate can count without plumbing a
-//! registry through its types, and [`render`] lists every metric, zero or not. Label values
-//! come from small fixed sets (route templates, tool names, status codes), never from user
-//! input, so the series stay few.
+//! Every label set is a typed struct whose values come from closed sets: route templates and
+//! tool names are `&'static str` taken from fixed tables, methods and outcomes are enums, and
+//! statuses are numbers. So no request can create a label value, and the number of series is
+//! bounded by the product of those sets. Counting is atomic; finding an existing series takes
+//! a shared (read) lock only.
+//!
+//! [`Metrics`] owns one registry. The binary makes one and hands each part the handle it
+//! counts with: library crates take a family handle ([`JwksFetches`], [`BackendCalls`]) in
+//! their configuration instead of writing to process globals; a default handle counts into
+//! nothing anyone scrapes.
 
-use std::{fmt::Write, sync::Mutex, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-/// Series of one family: label values and state. A handful per family, so a linear scan finds
-/// one without allocating; only a series' first use allocates its key.
-struct Series<T>(Vec<(Box<[String]>, T)>);
-
-impl<T: Default> Series<T> {
-    const fn new() -> Self {
-        Self(Vec::new())
-    }
-
-    fn get(&mut self, labels: &[&str]) -> &mut T {
-        let found = self
-            .0
-            .iter()
-            .position(|(key, _)| key.iter().map(String::as_str).eq(labels.iter().copied()));
-        let index = match found {
-            Some(i) => i,
-            None => {
-                self.0
-                    .push((labels.iter().map(|s| s.to_string()).collect(), T::default()));
-                self.0.len() - 1
-            }
-        };
-        &mut self.0[index].1
-    }
-
-    /// In label order, for stable output.
-    fn sorted(&self) -> Vec<(&[String], &T)> {
-        let mut all: Vec<_> = self.0.iter().map(|(k, v)| (&k[..], v)).collect();
-        all.sort_by(|a, b| a.0.cmp(b.0));
-        all
-    }
-}
-
-/// A counter (or gauge) per label-value tuple.
-pub struct Family {
-    name: &'static str,
-    help: &'static str,
-    kind: &'static str,
-    labels: &'static [&'static str],
-    values: Mutex<Series<f64>>,
-}
-
-impl Family {
-    const fn new(
-        name: &'static str,
-        help: &'static str,
-        kind: &'static str,
-        labels: &'static [&'static str],
-    ) -> Self {
-        Self {
-            name,
-            help,
-            kind,
-            labels,
-            values: Mutex::new(Series::new()),
-        }
-    }
-
-    fn with<R>(&self, f: impl FnOnce(&mut Series<f64>) -> R) -> R {
-        f(&mut self.values.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    /// Adds one to the series `labels` (in the family's label order).
-    pub fn inc(&self, labels: &[&str]) {
-        self.add(labels, 1.0);
-    }
-
-    pub fn add(&self, labels: &[&str], by: f64) {
-        debug_assert_eq!(labels.len(), self.labels.len(), "{}", self.name);
-        self.with(|v| *v.get(labels) += by);
-    }
-
-    /// Sets a gauge.
-    pub fn set(&self, labels: &[&str], value: f64) {
-        self.with(|v| *v.get(labels) = value);
-    }
-
-    fn render(&self, out: &mut String) {
-        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
-        let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
-        self.with(|values| {
-            for (labels, value) in values.sorted() {
-                let _ = writeln!(
-                    out,
-                    "{}{} {value}",
-                    self.name,
-                    label_text(self.labels, labels, None)
-                );
-            }
-        });
-    }
-}
+use prometheus_client::{
+    encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
 
 /// Latency buckets in seconds: 1 ms to 30 s.
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
 ];
 
-#[derive(Default, Clone)]
-struct Hist {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
 }
 
-/// A histogram per label-value tuple.
-pub struct Histogram {
-    name: &'static str,
-    help: &'static str,
-    labels: &'static [&'static str],
-    values: Mutex<Series<Hist>>,
+type Latencies<S> = Family<S, Histogram, fn() -> Histogram>;
+
+/// An HTTP method as a label: the standard methods, `other` for anything else (a method is
+/// any token a client likes, up to the header size limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+    Options,
+    Other,
 }
 
-impl Histogram {
-    const fn new(name: &'static str, help: &'static str, labels: &'static [&'static str]) -> Self {
+impl HttpMethod {
+    pub fn of(method: &http::Method) -> Self {
+        match *method {
+            http::Method::GET => Self::Get,
+            http::Method::POST => Self::Post,
+            http::Method::PUT => Self::Put,
+            http::Method::PATCH => Self::Patch,
+            http::Method::DELETE => Self::Delete,
+            http::Method::HEAD => Self::Head,
+            http::Method::OPTIONS => Self::Options,
+            _ => Self::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+            Self::Head => "HEAD",
+            Self::Options => "OPTIONS",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl EncodeLabelValue for HttpMethod {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// A route template from a fixed table, or `other`.
+    pub route: &'static str,
+    pub method: HttpMethod,
+    pub status: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ToolLabels {
+    /// A tool the policy knows, or `unknown`.
+    pub tool: &'static str,
+    pub status: u16,
+}
+
+/// What an authentication or authorization step decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum AuthResult {
+    authenticated,
+    rejected,
+    allowed,
+    denied,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct AuthLabels {
+    /// An authentication method's name (`oauth`, `api_key` …), or `none`.
+    pub method: &'static str,
+    pub result: AuthResult,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum FetchResult {
+    ok,
+    error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct FetchLabels {
+    pub result: FetchResult,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum PoolState {
+    total,
+    idle,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct PoolLabels {
+    pub state: PoolState,
+}
+
+/// How a call to another service ended: its HTTP status, or why there was none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallOutcome {
+    Status(u16),
+    Timeout,
+    ConnectionError,
+}
+
+impl EncodeLabelValue for CallOutcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        match self {
+            Self::Status(code) => std::fmt::Write::write_fmt(encoder, format_args!("{code}")),
+            Self::Timeout => std::fmt::Write::write_str(encoder, "timeout"),
+            Self::ConnectionError => std::fmt::Write::write_str(encoder, "connection_error"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct CallLabels {
+    /// The backend route template.
+    pub route: &'static str,
+    pub method: HttpMethod,
+    pub outcome: CallOutcome,
+}
+
+/// Fetches of an issuer's JWKS, for `portcullis-auth`.
+#[derive(Debug, Clone, Default)]
+pub struct JwksFetches(Family<FetchLabels, Counter>);
+
+impl JwksFetches {
+    pub fn record(&self, result: FetchResult) {
+        self.0.get_or_create(&FetchLabels { result }).inc();
+    }
+}
+
+/// Calls to the REST backend, for `portcullis-backend-client`.
+#[derive(Debug, Clone)]
+pub struct BackendCalls(Latencies<CallLabels>);
+
+impl Default for BackendCalls {
+    fn default() -> Self {
+        Self(Family::new_with_constructor(latency_histogram))
+    }
+}
+
+impl BackendCalls {
+    pub fn observe(&self, labels: CallLabels, elapsed: Duration) {
+        self.0.get_or_create(&labels).observe(elapsed.as_secs_f64());
+    }
+}
+
+/// Every metric Portcullis exports, registered once.
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_duration: Latencies<RouteLabels>,
+    pub tool_calls: Family<ToolLabels, Counter>,
+    pub auth_decisions: Family<AuthLabels, Counter>,
+    pub db_connections: Family<PoolLabels, Gauge>,
+    pub jwks_fetches: JwksFetches,
+    pub backend_calls: BackendCalls,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let http_requests = Family::default();
+        let http_duration = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let tool_calls = Family::default();
+        let auth_decisions = Family::default();
+        let db_connections = Family::default();
+        let jwks_fetches = JwksFetches::default();
+        let backend_calls = BackendCalls::default();
+        // Counters get `_total` appended by the registry.
+        registry.register(
+            "portcullis_http_requests",
+            "HTTP requests by route, method and status",
+            http_requests.clone(),
+        );
+        registry.register(
+            "portcullis_http_request_duration_seconds",
+            "HTTP request latency by route",
+            http_duration.clone(),
+        );
+        registry.register(
+            "portcullis_tool_calls",
+            "MCP tools/call requests by tool and HTTP status",
+            tool_calls.clone(),
+        );
+        registry.register(
+            "portcullis_auth_decisions",
+            "Authentication and authorization decisions by method and result",
+            auth_decisions.clone(),
+        );
+        registry.register(
+            "portcullis_jwks_fetches",
+            "Fetches of the issuer's JWKS by result",
+            jwks_fetches.0.clone(),
+        );
+        registry.register(
+            "portcullis_db_pool_connections",
+            "Database pool connections by state",
+            db_connections.clone(),
+        );
+        registry.register(
+            "portcullis_backend_call_duration_seconds",
+            "Calls to the REST backend (microservice mode) by route, method and outcome",
+            backend_calls.0.clone(),
+        );
         Self {
-            name,
-            help,
-            labels,
-            values: Mutex::new(Series::new()),
-        }
-    }
-
-    pub fn observe(&self, labels: &[&str], elapsed: Duration) {
-        let secs = elapsed.as_secs_f64();
-        let mut values = self.values.lock().unwrap_or_else(|p| p.into_inner());
-        let hist = values.get(labels);
-        for (bound, count) in BUCKETS.iter().zip(hist.counts.iter_mut()) {
-            if secs <= *bound {
-                *count += 1;
-            }
-        }
-        hist.count += 1;
-        hist.sum += secs;
-    }
-
-    fn render(&self, out: &mut String) {
-        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
-        let _ = writeln!(out, "# TYPE {} histogram", self.name);
-        let values = self.values.lock().unwrap_or_else(|p| p.into_inner());
-        for (labels, hist) in values.sorted() {
-            for (bound, count) in BUCKETS.iter().zip(hist.counts) {
-                let le = bound.to_string();
-                let _ = writeln!(
-                    out,
-                    "{}_bucket{} {count}",
-                    self.name,
-                    label_text(self.labels, labels, Some(&le))
-                );
-            }
-            let all = label_text(self.labels, labels, Some("+Inf"));
-            let _ = writeln!(out, "{}_bucket{all} {}", self.name, hist.count);
-            let plain = label_text(self.labels, labels, None);
-            let _ = writeln!(out, "{}_sum{plain} {}", self.name, hist.sum);
-            let _ = writeln!(out, "{}_count{plain} {}", self.name, hist.count);
+            registry,
+            http_requests,
+            http_duration,
+            tool_calls,
+            auth_decisions,
+            db_connections,
+            jwks_fetches,
+            backend_calls,
         }
     }
 }
 
-fn label_text(names: &[&str], values: &[String], le: Option<&str>) -> String {
-    let mut pairs: Vec<String> = names
-        .iter()
-        .zip(values)
-        .map(|(n, v)| format!("{n}=\"{}\"", escape(v)))
-        .collect();
-    if let Some(le) = le {
-        pairs.push(format!("le=\"{le}\""));
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
     }
-    if pairs.is_empty() {
-        String::new()
-    } else {
-        format!("{{{}}}", pairs.join(","))
+
+    pub fn auth(&self, method: &'static str, result: AuthResult) {
+        self.auth_decisions
+            .get_or_create(&AuthLabels { method, result })
+            .inc();
     }
-}
 
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-pub static HTTP_REQUESTS: Family = Family::new(
-    "portcullis_http_requests_total",
-    "HTTP requests by route, method and status.",
-    "counter",
-    &["route", "method", "status"],
-);
-pub static HTTP_DURATION: Histogram = Histogram::new(
-    "portcullis_http_request_duration_seconds",
-    "HTTP request latency by route.",
-    &["route"],
-);
-pub static TOOL_CALLS: Family = Family::new(
-    "portcullis_tool_calls_total",
-    "MCP tools/call requests by tool and HTTP status.",
-    "counter",
-    &["tool", "status"],
-);
-pub static AUTH_DECISIONS: Family = Family::new(
-    "portcullis_auth_decisions_total",
-    "Authentication and authorization decisions by method and result.",
-    "counter",
-    &["method", "result"],
-);
-pub static JWKS_FETCHES: Family = Family::new(
-    "portcullis_jwks_fetches_total",
-    "Fetches of the issuer's JWKS by result.",
-    "counter",
-    &["result"],
-);
-pub static DB_CONNECTIONS: Family = Family::new(
-    "portcullis_db_pool_connections",
-    "Database pool connections by state.",
-    "gauge",
-    &["state"],
-);
-pub static BACKEND_CALLS: Histogram = Histogram::new(
-    "portcullis_backend_call_duration_seconds",
-    "Calls to the REST backend (microservice mode) by route, method and outcome.",
-    &["route", "method", "outcome"],
-);
-
-/// Every metric in the text exposition format; `extra` appends families kept elsewhere.
-pub fn render(extra: impl FnOnce(&mut String)) -> String {
-    let mut out = String::new();
-    for family in [
-        &HTTP_REQUESTS,
-        &TOOL_CALLS,
-        &AUTH_DECISIONS,
-        &JWKS_FETCHES,
-        &DB_CONNECTIONS,
-    ] {
-        family.render(&mut out);
-    }
-    for histogram in [&HTTP_DURATION, &BACKEND_CALLS] {
-        histogram.render(&mut out);
-    }
-    extra(&mut out);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_counters_and_cumulative_buckets() {
-        static C: Family = Family::new("t_total", "T.", "counter", &["a"]);
-        static H: Histogram = Histogram::new("t_seconds", "T.", &["a"]);
-        C.inc(&["x\"y"]);
-        C.add(&["x\"y"], 2.0);
-        H.observe(&["z"], Duration::from_millis(3));
+    /// Every metric in the Prometheus text format (0.0.4); `extra` appends families kept
+    /// elsewhere (the rate limiter's counters).
+    pub fn render(&self, extra: impl FnOnce(&mut String)) -> String {
         let mut out = String::new();
-        C.render(&mut out);
-        H.render(&mut out);
-        assert!(out.contains("t_total{a=\"x\\\"y\"} 3"), "{out}");
-        assert!(
-            out.contains("t_seconds_bucket{a=\"z\",le=\"0.0025\"} 0"),
-            "{out}"
-        );
-        assert!(
-            out.contains("t_seconds_bucket{a=\"z\",le=\"0.005\"} 1"),
-            "{out}"
-        );
-        assert!(
-            out.contains("t_seconds_bucket{a=\"z\",le=\"+Inf\"} 1"),
-            "{out}"
-        );
-        assert!(out.contains("t_seconds_count{a=\"z\"} 1"), "{out}");
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+            .expect("writing to a String does not fail");
+        extra(&mut out);
+        out
     }
 }
+
+/// The media type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -293,4 +306,48 @@ pub async fn with_request_id<F: std::future::Future>(id: String, work: F) -> F::
 /// The id of the HTTP request being served on this task, for passing on to other services.
 pub fn request_id() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_documented_names_labels_and_buckets() {
+        let metrics = Metrics::new();
+        metrics
+            .http_requests
+            .get_or_create(&HttpLabels {
+                route: "/mcp",
+                method: HttpMethod::of(&http::Method::from_bytes(b"XYZZY").unwrap()),
+                status: 200,
+            })
+            .inc();
+        metrics.auth("oauth", AuthResult::denied);
+        metrics.backend_calls.observe(
+            CallLabels {
+                route: "/tasks",
+                method: HttpMethod::Get,
+                outcome: CallOutcome::Timeout,
+            },
+            Duration::from_millis(3),
+        );
+        let out = metrics.render(|out| out.push_str("extra_total 1\n"));
+        assert!(
+            out.contains(
+                "portcullis_http_requests_total{route=\"/mcp\",method=\"other\",status=\"200\"} 1"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("portcullis_auth_decisions_total{method=\"oauth\",result=\"denied\"} 1"),
+            "{out}"
+        );
+        assert!(
+            out.contains("portcullis_backend_call_duration_seconds_bucket{le=\"0.005\",route=\"/tasks\",method=\"GET\",outcome=\"timeout\"} 1")
+                || out.contains("portcullis_backend_call_duration_seconds_bucket{route=\"/tasks\",method=\"GET\",outcome=\"timeout\",le=\"0.005\"} 1"),
+            "{out}"
+        );
+        assert!(out.ends_with("extra_total 1\n"), "{out}");
+    }
 }

@@ -93,6 +93,8 @@ impl AuthorizationServer {
             algorithms: vec![jsonwebtoken::Algorithm::ES256],
             tenant_claim: "org_id".into(),
             min_key_refresh_interval: Duration::from_secs(1),
+            // Its own keys, never fetched.
+            jwks_fetches: Default::default(),
         };
         let verifier = JwtVerifier::new(
             settings,

@@ -119,7 +119,9 @@ pub async fn backend(args: BackendArgs) -> anyhow::Result<()> {
         )),
         _ => None,
     };
-    let resource_server = Arc::new(serve::resource_server(&settings, local_keys, None).await?);
+    let metrics = portcullis_metrics::Metrics::new();
+    let resource_server =
+        Arc::new(serve::resource_server(&settings, local_keys, None, &metrics).await?);
     if internal.is_none() {
         tracing::warn!("INTERNAL_API_KEY is not set: /api/internal/* refuses every request");
     }
@@ -131,6 +133,7 @@ pub async fn backend(args: BackendArgs) -> anyhow::Result<()> {
             internal_api_key: internal,
             max_body_bytes: settings.max_body_bytes,
             request_timeout: Some(settings.request_timeout),
+            metrics,
         },
     );
     let purge = spawn_idempotency_purge(store.clone());
@@ -230,10 +233,20 @@ pub async fn mcp(args: McpArgs) -> anyhow::Result<()> {
         )
     })?;
     let (url, timeout, retries) = (config.base_url.clone(), config.timeout, config.retries);
-    let client = BackendClient::new(config).context("cannot set up the backend HTTP client")?;
+    let metrics = portcullis_metrics::Metrics::new();
+    let client = BackendClient::new(BackendConfig {
+        calls: metrics.backend_calls.clone(),
+        ..config
+    })
+    .context("cannot set up the backend HTTP client")?;
     serve::init_logging(settings.log_json);
     tracing::info!(backend = %url, timeout_secs = timeout.as_secs_f64(), retries, "tools run on the backend");
-    serve::run_with(settings, Some(TaskSource::Backend(Arc::new(client)))).await
+    serve::run_with(
+        settings,
+        Some(TaskSource::Backend(Arc::new(client))),
+        metrics,
+    )
+    .await
 }
 
 /// `portcullis config check`: validates as `serve`/`mcp` would and prints the effective

@@ -18,7 +18,7 @@ use crate::{
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let settings = resolve_serve(&args)?;
     init_logging(settings.log_json);
-    run_with(settings, None).await
+    run_with(settings, None, portcullis_metrics::Metrics::new()).await
 }
 
 /// Creates the data directory and opens the database.
@@ -37,8 +37,13 @@ pub async fn open_store(common: &CommonSettings) -> anyhow::Result<Store> {
     })
 }
 
-/// Serves MCP with the settings; task tools run on `tasks` (a backend) or on the store.
-pub async fn run_with(settings: ServeSettings, tasks: Option<TaskSource>) -> anyhow::Result<()> {
+/// Serves MCP with the settings; task tools run on `tasks` (a backend) or on the store. Every
+/// part counts into `metrics`, served on `--metrics-bind`.
+pub async fn run_with(
+    settings: ServeSettings,
+    tasks: Option<TaskSource>,
+    metrics: Arc<portcullis_metrics::Metrics>,
+) -> anyhow::Result<()> {
     let common = &settings.common;
     // Certificates are checked before anything else starts.
     let tls = match &settings.tls {
@@ -57,6 +62,7 @@ pub async fn run_with(settings: ServeSettings, tasks: Option<TaskSource>) -> any
             authorization_server
                 .as_ref()
                 .map(|s| s.revocations() as Arc<dyn RevocationCheck>),
+            &metrics,
         )
         .await?,
     );
@@ -83,6 +89,7 @@ pub async fn run_with(settings: ServeSettings, tasks: Option<TaskSource>) -> any
         rate_limits: rate_limits.clone(),
         access_log: settings.access_log,
         tasks,
+        metrics: metrics.clone(),
     };
     let (audit, audit_writer) = portcullis_http::AuditSink::spawn(store.clone());
     let mut app = portcullis_http::app(store.clone(), resource_server, audit, http);
@@ -104,9 +111,16 @@ pub async fn run_with(settings: ServeSettings, tasks: Option<TaskSource>) -> any
         database = ?store.backend(),
         "portcullis is serving"
     );
-    let app = portcullis_http::observed(app, settings.access_log, Some(settings.request_timeout));
+    let app = portcullis_http::observed(
+        app,
+        settings.access_log,
+        Some(settings.request_timeout),
+        metrics.clone(),
+    );
     let metrics = match settings.metrics_bind {
-        Some(addr) => Some(serve_metrics(addr, rate_limits.clone(), store.clone()).await?),
+        Some(addr) => {
+            Some(serve_metrics(addr, rate_limits.clone(), store.clone(), metrics.clone()).await?)
+        }
         None => None,
     };
     crate::server::serve(listener, app, tls, settings.connections, shutdown_signal()).await?;
@@ -165,12 +179,13 @@ async fn serve_metrics(
     addr: std::net::SocketAddr,
     rate_limits: Arc<RateLimits>,
     store: Store,
+    metrics: Arc<portcullis_metrics::Metrics>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {addr} for metrics (is the port in use? set --metrics-bind)")
     })?;
     tracing::info!(bind = %listener.local_addr()?, "serving /metrics");
-    let app = portcullis_http::metrics_app(rate_limits, store);
+    let app = portcullis_http::metrics_app(rate_limits, store, metrics);
     Ok(tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::error!(%error, "the metrics listener stopped");
@@ -226,6 +241,7 @@ pub async fn resource_server(
     settings: &ServeSettings,
     local: Option<Arc<KeyRing>>,
     revocation: Option<Arc<dyn RevocationCheck>>,
+    metrics: &portcullis_metrics::Metrics,
 ) -> anyhow::Result<ResourceServer> {
     let common = &settings.common;
     let keys = match (&settings.token_keys, local) {
@@ -244,6 +260,7 @@ pub async fn resource_server(
     config.min_key_refresh_interval = settings.jwks_min_refresh;
     config.resource_name = Some("Portcullis".into());
     config.revocation = revocation;
+    config.jwks_fetches = metrics.jwks_fetches.clone();
     ResourceServer::new(config).await.context(
         "cannot load the token verification keys (check --jwt-public-key / --jwks-uri / --issuer)",
     )

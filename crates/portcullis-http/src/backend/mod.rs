@@ -33,6 +33,7 @@ pub struct BackendSettings {
     pub max_body_bytes: usize,
     /// Longest a write may take before it is answered 503.
     pub request_timeout: Option<std::time::Duration>,
+    pub metrics: Arc<portcullis_metrics::Metrics>,
 }
 
 /// The backend's router.
@@ -85,6 +86,7 @@ pub fn backend_app(store: Store, rs: Arc<ResourceServer>, settings: BackendSetti
                 enabled: true,
                 message: "backend request",
                 timeout: settings.request_timeout,
+                metrics: settings.metrics.clone(),
             },
             observe,
         ))
