@@ -31,6 +31,10 @@ pub enum StoreError {
     Invalid(#[from] ValidationError),
     #[error("database error: {0}")]
     Database(Box<dyn std::error::Error + Send + Sync>),
+    /// The database cannot be reached or opened at all; the text says where and why, for an
+    /// operator to act on.
+    #[error("{0}")]
+    Unreachable(String),
     #[error("the store is shutting down")]
     Closed,
 }

@@ -92,7 +92,7 @@ impl From<StoreError> for ToolError {
                 v.to_string(),
                 format!("fix the {} argument and call again", v.field),
             ),
-            StoreError::Database(_) | StoreError::Closed => {
+            StoreError::Database(_) | StoreError::Unreachable(_) | StoreError::Closed => {
                 // The cause goes to the operator's log, never to the client.
                 tracing::error!(error = %error, "store failure during a tool call");
                 Self::internal()

@@ -909,7 +909,7 @@ fn redis_settings(
 pub const MASK: &str = "********";
 
 /// A URL with any password replaced by [`MASK`].
-fn masked_url(raw: &str) -> String {
+pub fn masked_url(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(mut url) if url.password().is_some() => {
             let _ = url.set_password(Some(MASK));

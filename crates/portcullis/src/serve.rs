@@ -29,12 +29,9 @@ pub async fn open_store(common: &CommonSettings) -> anyhow::Result<Store> {
             common.data_dir.display()
         )
     })?;
-    Store::connect(&common.database_url).await.with_context(|| {
-        format!(
-            "cannot open the database (check --database-url; backend {:?})",
-            portcullis_core::Backend::from_url(&common.database_url).ok()
-        )
-    })
+    Store::connect(&common.database_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e} (check --database-url)"))
 }
 
 /// Serves MCP with the settings; task tools run on `tasks` (a backend) or on the store. Every
@@ -108,7 +105,8 @@ pub async fn run_with(
         mcp = %format!("{}/mcp", common.public_base()),
         bind = %listener.local_addr()?,
         issuer = %common.effective_issuer(),
-        database = ?store.backend(),
+        data_dir = %common.data_dir.display(),
+        database = %crate::config::masked_url(&common.database_url),
         "portcullis is serving"
     );
     let app = portcullis_http::observed(

@@ -214,3 +214,60 @@ fn bad_settings_stop_start_up_with_one_clear_line() {
         assert!(error_lines[0].contains(mentions), "{args:?}: {stderr}");
     }
 }
+
+/// A database that cannot be reached is reported at once, in words: where, and why.
+#[test]
+fn database_errors_say_where_and_why_within_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let started = std::time::Instant::now();
+    let refused = run(
+        &[
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+            "--database-url",
+            "postgres://postgres@127.0.0.1:1/portcullis",
+        ],
+        &[],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("cannot connect to PostgreSQL at 127.0.0.1:1: connection refused"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Some(") && !stderr.contains("pool timed out"),
+        "{stderr}"
+    );
+    // An explicit SQLite URL in a directory that does not exist is not created.
+    let missing = dir.path().join("typo").join("portcullis.db");
+    let url = format!("sqlite://{}", missing.display());
+    let typo = run(
+        &[
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+            "--database-url",
+            &url,
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&typo.stderr);
+    assert!(!typo.status.success());
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(
+        !dir.path().join("typo").exists(),
+        "the directory was created"
+    );
+}

@@ -4,9 +4,28 @@
 use std::time::Duration;
 
 use sqlx::{
-    PgPool, Row,
-    postgres::{PgPoolOptions, PgRow},
+    Connection, PgPool, Row,
+    postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgRow},
 };
+
+/// How long the first connection may take before start-up gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a connection failed, in words (not Rust's debug formatting).
+fn describe(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => {
+                "connection refused (is PostgreSQL running and listening there?)".into()
+            }
+            std::io::ErrorKind::TimedOut => "the connection timed out".into(),
+            _ => io.to_string(),
+        },
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        sqlx::Error::Tls(tls) => format!("TLS failed: {tls}"),
+        other => other.to_string(),
+    }
+}
 
 use super::{Columns, Param, RowMapper};
 use crate::{StoreError, store::MIGRATOR};
@@ -51,10 +70,31 @@ fn bind<'q>(
 
 impl PgDb {
     pub(crate) async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url.parse().map_err(|e| {
+            StoreError::Unreachable(format!("the PostgreSQL URL is not valid: {e}"))
+        })?;
+        // One plain connection first: it fails fast and says why, where a pool would retry
+        // for its whole acquire timeout and then report only "pool timed out".
+        let at = format!("{}:{}", options.get_host(), options.get_port());
+        let unreachable = |why: String| {
+            StoreError::Unreachable(format!("cannot connect to PostgreSQL at {at}: {why}"))
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "no answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+            Ok(Err(e)) => return Err(unreachable(describe(&e))),
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })

@@ -142,8 +142,16 @@ fn bind<'p>(
 impl SqliteDb {
     pub(crate) fn open(url: &str) -> Result<Self, StoreError> {
         let path = path_of(url)?;
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::Database(Box::new(e)))?;
+        // Never create directories here: a typo in an explicit URL must not silently make a
+        // new, empty database somewhere (the embedder creates its default data directory).
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && !parent.is_dir()
+        {
+            return Err(StoreError::Unreachable(format!(
+                "cannot open the SQLite database {}: the directory {} does not exist (create it, or fix the URL)",
+                path.display(),
+                parent.display()
+            )));
         }
         let mut writer = open(&path, false)?;
         // Persistent for the file; set before any reader opens.

@@ -61,7 +61,7 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(v) => {
                 Self::validation(v.to_string()).with_details(json!({ "field": v.field }))
             }
-            StoreError::Database(_) | StoreError::Closed => {
+            StoreError::Database(_) | StoreError::Unreachable(_) | StoreError::Closed => {
                 tracing::error!(%error, "store failure in the backend");
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
