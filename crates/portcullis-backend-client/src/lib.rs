@@ -77,6 +77,28 @@ pub struct BackendClient {
 }
 
 impl BackendClient {
+    /// Whether the backend answers its own `/ready` with 200 within two seconds.
+    pub async fn probe(&self) -> Result<(), String> {
+        let url = self
+            .config
+            .base_url
+            .join("ready")
+            .map_err(|e| e.to_string())?;
+        match self
+            .http
+            .get(url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(format!("answered HTTP {}", r.status().as_u16())),
+            Err(e) if e.is_timeout() => Err("no answer within 2 s".into()),
+            Err(e) if e.is_connect() => Err("connection refused".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     pub fn new(config: BackendConfig) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))

@@ -23,6 +23,7 @@ use portcullis_mcp::Policy;
 
 pub use audit_sink::AuditSink;
 pub use backend::{ApiError, BackendSettings, backend_app};
+pub use health::Dependency;
 pub use origin_guard::OriginPolicy;
 pub use rate_limit::{RateLimits, ToolLimit, limit_by_address};
 pub use request_context::{LoggedUser, RequestLog, observe};
@@ -56,9 +57,34 @@ pub fn app(
 ) -> Router {
     let mcp = mcp_endpoint::router(store.clone(), resource_server.clone(), audit, &settings);
     Router::new()
-        .merge(health::router(store))
+        .merge(health::router(dependencies(&store, &settings)))
         .merge(portcullis_auth::metadata_routes(resource_server))
         .merge(mcp)
+}
+
+/// What `/ready` checks: the database; Redis when budgets are shared through it (required
+/// only when calls are refused without it); the REST backend when tools run there.
+fn dependencies(store: &Store, settings: &HttpSettings) -> Vec<Dependency> {
+    let mut out = vec![Dependency::database(store.clone())];
+    let limiter = settings.rate_limits.limiter.clone();
+    if limiter.backend() == "redis" {
+        out.push(Dependency::new(
+            "redis",
+            limiter.requires_redis(),
+            move || {
+                let limiter = limiter.clone();
+                async move { limiter.probe().await.unwrap_or(Ok(())) }
+            },
+        ));
+    }
+    if let Some(portcullis_mcp::TaskSource::Backend(client)) = &settings.tasks {
+        let client = client.clone();
+        out.push(Dependency::new("backend", true, move || {
+            let client = client.clone();
+            async move { client.probe().await }
+        }));
+    }
+    out
 }
 
 /// Wraps a whole application (MCP endpoint, authorization server …) in the per-request layer:

@@ -179,6 +179,20 @@ impl RateLimiter {
         &self.metrics
     }
 
+    /// Whether the shared Redis answers: `None` when budgets are kept in process.
+    pub async fn probe(&self) -> Option<Result<(), String>> {
+        let shared = self.shared.as_ref()?;
+        Some(shared.store.ping().await.map_err(|e| e.to_string()))
+    }
+
+    /// Whether tool calls are refused while Redis is down (`--redis-failure-mode closed`),
+    /// which makes Redis a required dependency.
+    pub fn requires_redis(&self) -> bool {
+        self.shared
+            .as_ref()
+            .is_some_and(|s| matches!(s.on_failure, OnRedisFailure::Closed))
+    }
+
     fn now_us(&self) -> u64 {
         self.epoch.elapsed().as_micros() as u64
     }

@@ -101,6 +101,22 @@ impl RedisStore {
         Ok(manager)
     }
 
+    /// `PING`, within the timeout (readiness probes).
+    pub(crate) async fn ping(&self) -> Result<(), RedisFailure> {
+        let mut connection = self.connection().await?;
+        let pong: String = tokio::time::timeout(
+            self.timeout,
+            redis::cmd("PING").query_async(&mut connection),
+        )
+        .await
+        .map_err(|_| RedisFailure::Timeout(self.timeout))??;
+        if pong == "PONG" {
+            Ok(())
+        } else {
+            Err(RedisFailure::Reply)
+        }
+    }
+
     pub(crate) async fn check(
         &self,
         buckets: &[Bucket<'_>],

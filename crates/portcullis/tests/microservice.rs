@@ -471,6 +471,27 @@ async fn a_stopped_backend_is_a_connection_error_within_the_timeout() {
     assert!(!error["suggestions"].as_array().unwrap().is_empty());
 }
 
+/// `/ready` of the MCP service reports the backend, and is 503 while it is down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_reports_the_backend() {
+    let mut backend = Backend::start(TOKEN_A).await;
+    let app = mcp(&backend.base, TOKEN_A, &[]).await;
+    let ready = || async {
+        let r = reqwest::get(format!("{}/ready", app.base)).await.unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    let (status, body) = ready().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["checks"]["backend"]["status"], "ok");
+    assert_eq!(body["checks"]["database"]["status"], "ok");
+    backend.stop();
+    let (status, body) = ready().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(body["checks"]["backend"]["status"], "unreachable");
+    assert_eq!(body["checks"]["database"]["status"], "ok");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_backend_is_a_timeout_error() {
     let url = silent_backend().await;

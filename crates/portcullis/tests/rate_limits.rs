@@ -512,3 +512,42 @@ fn bad_rate_limit_settings_stop_start_up_with_one_line() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("rate_limits.tools.launch_rockets"));
 }
+
+/// `/ready` reports a shared Redis: required (503 when down) only when calls are refused
+/// without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_reports_redis_as_the_failure_mode_requires() {
+    let dead = format!("redis://127.0.0.1:{}", support::free_port());
+    for (mode, status, required) in [("closed", 503, true), ("local", 200, false)] {
+        let app = TestApp::spawn_with(
+            Db::Sqlite,
+            Options {
+                args: ["--redis-url", &dead, "--redis-failure-mode", mode]
+                    .map(String::from)
+                    .to_vec(),
+                ..Options::default()
+            },
+        )
+        .await;
+        let r = reqwest::get(format!("{}/ready", app.base)).await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{mode}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["checks"]["redis"]["status"], "unreachable", "{body}");
+        assert_eq!(body["checks"]["redis"]["required"], required, "{body}");
+    }
+    let live = TestApp::spawn_with(
+        Db::Sqlite,
+        Options {
+            args: vec!["--redis-url".into(), redis_url()],
+            ..Options::default()
+        },
+    )
+    .await;
+    let body: Value = reqwest::get(format!("{}/ready", live.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["checks"]["redis"]["status"], "ok", "{body}");
+}

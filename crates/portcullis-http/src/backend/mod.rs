@@ -77,7 +77,9 @@ pub fn backend_app(store: Store, rs: Arc<ResourceServer>, settings: BackendSetti
         .merge(api)
         .merge(internal)
         .route("/openapi.json", get(openapi::document))
-        .merge(crate::health::router(store))
+        .merge(crate::health::router(vec![crate::Dependency::database(
+            store.clone(),
+        )]))
         .layer(axum::extract::DefaultBodyLimit::max(
             settings.max_body_bytes,
         ))
