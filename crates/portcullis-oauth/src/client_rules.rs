@@ -5,7 +5,7 @@
 
 use crate::{
     client::{AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN},
-    redirect_uri,
+    redirect_uri::{self, AppKind, SchemePolicy},
 };
 
 pub const MAX_REDIRECT_URIS: usize = 10;
@@ -17,8 +17,10 @@ pub const MAX_NAME_LEN: usize = 200;
 pub struct Registration<'a> {
     pub name: &'a str,
     pub redirect_uris: &'a [String],
-    /// Native apps may use loopback and private-use redirect URIs (RFC 8252); web apps https.
-    pub native: bool,
+    /// Decides which redirect URIs it may use.
+    pub kind: AppKind,
+    /// Which private-use redirect schemes this server accepts.
+    pub schemes: &'a SchemePolicy,
     pub grant_types: &'a [String],
     pub confidential: bool,
     pub scopes: &'a [String],
@@ -82,7 +84,8 @@ impl Registration<'_> {
                     "redirect URIs are limited to {MAX_URI_LEN} characters"
                 )));
             }
-            if let Some(problem) = redirect_uri::registration_problem(uri, self.native) {
+            if let Some(problem) = redirect_uri::registration_problem(uri, self.kind, self.schemes)
+            {
                 return Err(Problem::RedirectUri(problem));
             }
         }
@@ -157,7 +160,8 @@ mod tests {
         let mut r = Registration {
             name: "Sync",
             redirect_uris: &uris,
-            native: true,
+            kind: AppKind::Unstated,
+            schemes: &SchemePolicy::Any,
             grant_types: &grants,
             confidential: true,
             scopes: &scopes,
@@ -191,7 +195,8 @@ mod tests {
         let base = Registration {
             name: "App",
             redirect_uris: &ok_uris,
-            native: false,
+            kind: AppKind::Web,
+            schemes: &SchemePolicy::Any,
             grant_types: &grants,
             confidential: false,
             scopes: &none,

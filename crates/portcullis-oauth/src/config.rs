@@ -54,6 +54,8 @@ pub struct AuthorizationServerConfig {
     pub max_failed_logins_per_user: u32,
     /// Cookies carry `Secure` (the public URL is https).
     pub secure_cookies: bool,
+    /// Private-use redirect schemes clients that register themselves may use.
+    pub redirect_schemes: crate::redirect_uri::SchemePolicy,
 }
 
 impl AuthorizationServerConfig {
@@ -76,6 +78,7 @@ impl AuthorizationServerConfig {
             unused_client_ttl: Duration::from_secs(24 * 3600),
             clients: Vec::new(),
             max_failed_logins: 5,
+            redirect_schemes: Default::default(),
             max_failed_logins_per_user: 20,
         }
     }

@@ -82,7 +82,10 @@ impl AuthorizationServer {
         let clients = ClientRegistry::new(
             config.clients.clone(),
             store.clone(),
-            metadata_document::MetadataDocuments::new(config.development),
+            metadata_document::MetadataDocuments::new(
+                config.development,
+                config.redirect_schemes.clone(),
+            ),
         );
         let revoked = Arc::new(RevokedGrants::default());
         revoked.reload(&store).await?;

@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 use crate::{
     client::{AUTHORIZATION_CODE, Client, ClientKind, REFRESH_TOKEN},
-    redirect_uri,
+    redirect_uri::{self, AppKind, SchemePolicy},
 };
 
 const MAX_DOCUMENT: usize = 5 * 1024;
@@ -40,6 +40,8 @@ pub const HOST_WINDOW: Duration = Duration::from_secs(60);
 
 pub struct MetadataDocuments {
     development: bool,
+    /// Which private-use redirect schemes documents may name.
+    schemes: SchemePolicy,
     cache: Mutex<HashMap<String, (Client, Instant)>>,
     /// Documents that failed, with why, until when.
     failures: Mutex<HashMap<String, (String, Instant)>>,
@@ -87,9 +89,10 @@ struct Document {
 }
 
 impl MetadataDocuments {
-    pub fn new(development: bool) -> Self {
+    pub fn new(development: bool, schemes: SchemePolicy) -> Self {
         Self {
             development,
+            schemes,
             cache: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             hosts: Mutex::new(HashMap::new()),
@@ -310,13 +313,13 @@ impl MetadataDocuments {
         }
         let doc: Document = serde_json::from_slice(&body)
             .map_err(|e| fail(format!("it is not a valid client metadata document: {e}")))?;
-        let client = validate(client_id, doc).map_err(fail)?;
+        let client = validate(client_id, doc, &self.schemes).map_err(fail)?;
         Ok((client, max_age))
     }
 }
 
 /// CIMD §4: the document names itself, lists its redirect URIs and holds no shared secret.
-fn validate(client_id: &str, doc: Document) -> Result<Client, String> {
+fn validate(client_id: &str, doc: Document, schemes: &SchemePolicy) -> Result<Client, String> {
     if doc.client_id != client_id {
         return Err(format!(
             "its client_id {:?} is not the URL it was fetched from",
@@ -337,9 +340,13 @@ fn validate(client_id: &str, doc: Document) -> Result<Client, String> {
     if doc.redirect_uris.is_empty() {
         return Err("it lists no redirect_uris".into());
     }
-    let native = doc.application_type.as_deref() == Some("native");
+    let kind = match doc.application_type.as_deref() {
+        Some("native") => AppKind::Native,
+        Some("web") => AppKind::Web,
+        _ => AppKind::Unstated,
+    };
     for uri in &doc.redirect_uris {
-        if let Some(problem) = redirect_uri::registration_problem(uri, native) {
+        if let Some(problem) = redirect_uri::registration_problem(uri, kind, schemes) {
             return Err(format!("redirect URI {problem}"));
         }
     }

@@ -138,10 +138,19 @@ pub fn consent(view: &RequestView<'_>, username: &str) -> Response {
     let local = url::Url::parse(view.redirect_uri)
         .map(|u| crate::redirect_uri::is_loopback_http(&u))
         .unwrap_or(false);
-    let warning = if local {
-        "<p class=\"warn\">The answer goes to a program on this computer. Approve only if you just started this sign-in yourself.</p>"
-    } else {
-        ""
+    let scheme = url::Url::parse(view.redirect_uri)
+        .ok()
+        .filter(|u| !matches!(u.scheme(), "http" | "https"))
+        .map(|u| u.scheme().to_owned());
+    let warning = match (&scheme, local) {
+        (Some(scheme), _) => format!(
+            "<p class=\"warn\">The answer goes to whichever application on this device handles \
+             <strong><code>{}:</code></strong> links. Approve only if you just started this sign-in \
+             yourself from that application.</p>",
+            escape(scheme)
+        ),
+        (None, true) => "<p class=\"warn\">The answer goes to a program on this computer. Approve only if you just started this sign-in yourself.</p>".to_owned(),
+        (None, false) => String::new(),
     };
     let body = format!(
         "<h1>Allow access?</h1>\

@@ -21,6 +21,7 @@ use crate::{
     AuthorizationServer, ErrorCode, OAuthError,
     client::AUTHORIZATION_CODE,
     client_rules::{Problem, Registration},
+    redirect_uri::AppKind,
     secret::Secret,
 };
 
@@ -99,16 +100,28 @@ impl AuthorizationServer {
         &self,
         request: RegistrationRequest,
     ) -> Result<RegistrationResponse, OAuthError> {
-        let application_type = request.application_type.unwrap_or_else(|| "web".into());
-        let native = match application_type.as_str() {
-            "native" => true,
-            "web" => false,
-            other => {
+        let kind = match request.application_type.as_deref() {
+            Some("native") => AppKind::Native,
+            Some("web") => AppKind::Web,
+            None => AppKind::Unstated,
+            Some(other) => {
                 return Err(metadata_error(format!(
                     "application_type {other:?} is not web or native"
                 )));
             }
         };
+        // Recorded (and answered, RFC 7591 §3.2.1) as said, else as the redirect URIs show.
+        let application_type = request.application_type.clone().unwrap_or_else(|| {
+            if request
+                .redirect_uris
+                .iter()
+                .any(|u| crate::redirect_uri::is_private_use(u))
+            {
+                "native".into()
+            } else {
+                "web".into()
+            }
+        });
         let auth_method = request
             .token_endpoint_auth_method
             .unwrap_or_else(|| "client_secret_basic".into());
@@ -145,7 +158,8 @@ impl AuthorizationServer {
         Registration {
             name: &name,
             redirect_uris: &request.redirect_uris,
-            native,
+            kind,
+            schemes: &self.config.redirect_schemes,
             grant_types: &grant_types,
             confidential,
             scopes: &scopes,

@@ -140,7 +140,8 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
             client_rules::Registration {
                 name: &name,
                 redirect_uris: &args.redirect_uris,
-                native: true,
+                kind: portcullis_oauth::redirect_uri::AppKind::Unstated,
+                schemes: &portcullis_oauth::redirect_uri::SchemePolicy::Any,
                 grant_types: &grant_types,
                 confidential: args.confidential,
                 scopes: &scopes,

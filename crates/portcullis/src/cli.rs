@@ -391,6 +391,15 @@ pub struct ServeArgs {
     /// seconds after registering [default: 86400].
     #[arg(long, env = "PORTCULLIS_UNUSED_CLIENT_TTL_SECS")]
     pub unused_client_ttl_secs: Option<u64>,
+    /// Private-use redirect schemes (cursor, vscode, com.example.app …) that clients which
+    /// register themselves may use, comma-separated [default: any, except javascript, data,
+    /// file and the like].
+    #[arg(
+        long,
+        env = "PORTCULLIS_ALLOWED_REDIRECT_SCHEMES",
+        value_delimiter = ','
+    )]
+    pub allowed_redirect_schemes: Option<Vec<String>>,
     /// Development mode: client metadata documents may be fetched over plain http from
     /// loopback addresses. Never in production [default: false].
     #[arg(long, env = "PORTCULLIS_DEV_MODE", num_args = 0..=1, default_missing_value = "true")]

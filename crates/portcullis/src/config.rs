@@ -79,6 +79,7 @@ struct FileConfig {
     max_registrations_per_hour: Option<u32>,
     max_registrations_per_address: Option<u32>,
     unused_client_ttl_secs: Option<u64>,
+    allowed_redirect_schemes: Option<Vec<String>>,
     dev_mode: Option<bool>,
     #[serde(default)]
     clients: Vec<FileClient>,
@@ -267,6 +268,7 @@ pub struct RateLimitSettings {
 #[derive(Debug, Clone)]
 pub struct AuthorizationSettings {
     pub access_token_ttl: Duration,
+    pub redirect_schemes: portcullis_oauth::redirect_uri::SchemePolicy,
     /// Clock skew tolerated by the resource server (so retired keys outlive it too).
     pub leeway: Duration,
     pub max_registrations_per_address: u32,
@@ -362,7 +364,8 @@ fn configured_client(c: FileClient) -> Result<portcullis_oauth::ConfiguredClient
     portcullis_oauth::client_rules::Registration {
         name: &name,
         redirect_uris: &c.redirect_uris,
-        native: true,
+        kind: portcullis_oauth::redirect_uri::AppKind::Unstated,
+        schemes: &portcullis_oauth::redirect_uri::SchemePolicy::Any,
         grant_types: &grant_types,
         confidential: secret_digest.is_some(),
         scopes: &c.scopes,
@@ -627,8 +630,38 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         .into_iter()
         .map(configured_client)
         .collect::<Result<Vec<_>, _>>()?;
+    let redirect_schemes = match args
+        .allowed_redirect_schemes
+        .clone()
+        .or(file.allowed_redirect_schemes.take())
+    {
+        None => portcullis_oauth::redirect_uri::SchemePolicy::Any,
+        Some(list) => {
+            let list: Vec<String> = list
+                .iter()
+                .map(|s| s.trim().trim_end_matches(':').to_ascii_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect();
+            if let Some(bad) = list.iter().find(|s| {
+                !s.starts_with(|c: char| c.is_ascii_lowercase())
+                    || !s
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                    || matches!(s.as_str(), "http" | "https")
+            }) {
+                return Err(ConfigError::new(
+                    "allowed_redirect_schemes",
+                    format!("{bad:?} is not a private-use URI scheme"),
+                    "list schemes such as cursor, vscode or com.example.app (http and https are always allowed)",
+                )
+                .into());
+            }
+            portcullis_oauth::redirect_uri::SchemePolicy::Only(list)
+        }
+    };
     let authorization = AuthorizationSettings {
         access_token_ttl: Duration::from_secs(access_ttl),
+        redirect_schemes,
         leeway: Duration::from_secs(leeway),
         max_registrations_per_address: ranged(
             "max_registrations_per_address",
@@ -984,6 +1017,15 @@ impl ServeSettings {
                 i64::from(a.max_registrations_per_address).into(),
             ),
             ("unused_client_ttl_secs", secs(a.unused_client_ttl)),
+            (
+                "allowed_redirect_schemes",
+                match &a.redirect_schemes {
+                    portcullis_oauth::redirect_uri::SchemePolicy::Any => "any".into(),
+                    portcullis_oauth::redirect_uri::SchemePolicy::Only(list) => {
+                        list.join(",").into()
+                    }
+                },
+            ),
             ("dev_mode", a.dev_mode.into()),
             ("clients", (a.clients.len() as i64).into()),
             ("rate_limit", quota_text(r.per_principal)),

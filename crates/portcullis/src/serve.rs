@@ -215,6 +215,7 @@ async fn authorization_server(
     config.dynamic_registration = auth.dynamic_registration;
     config.max_registrations_per_hour = auth.max_registrations_per_hour;
     config.unused_client_ttl = auth.unused_client_ttl;
+    config.redirect_schemes = auth.redirect_schemes.clone();
     config.development = auth.dev_mode;
     config.clients = auth.clients.clone();
     if auth.dev_mode {

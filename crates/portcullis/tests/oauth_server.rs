@@ -800,3 +800,90 @@ async fn external_issuer_mode_has_no_authorization_server() {
     let prm = get_json(&app, "/.well-known/oauth-protected-resource/mcp").await;
     assert_eq!(prm["authorization_servers"][0], app.issuer.issuer.as_str());
 }
+
+/// Registrations shaped exactly like those of Claude Code, VS Code and Cursor are accepted;
+/// a private-use scheme is named on the consent page; operators can restrict the schemes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn popular_clients_register_and_private_use_schemes_are_named() {
+    let app = builtin(Db::Sqlite, &[]).await;
+    let register = |body: Value| {
+        let (http, url) = (app.http.clone(), format!("{}/register", app.base));
+        async move {
+            let r = http.post(url).json(&body).send().await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let claude_code = json!({"client_name": "Claude Code (portcullis)",
+        "redirect_uris": ["http://localhost:54545/callback"],
+        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+        "token_endpoint_auth_method": "none"});
+    let vscode = json!({"client_name": "Visual Studio Code",
+        "redirect_uris": ["http://127.0.0.1:33418", "https://vscode.dev/redirect"],
+        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+        "token_endpoint_auth_method": "none"});
+    let cursor = json!({"client_name": "Cursor",
+        "redirect_uris": ["cursor://anysphere.cursor-mcp/oauth/callback",
+            "https://www.cursor.com/agents/mcp/oauth/callback", "http://localhost:8787/callback"],
+        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+        "token_endpoint_auth_method": "none"});
+    for body in [&claude_code, &vscode] {
+        let (status, answer) = register(body.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}: {answer}");
+    }
+    let (status, answer) = register(cursor.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let client = TestClient {
+        client_id: answer["client_id"].as_str().unwrap().to_owned(),
+        secret: None,
+        redirect_uri: "cursor://anysphere.cursor-mcp/oauth/callback".into(),
+    };
+    let (_, challenge) = pkce();
+    let mut browser = Browser::new();
+    let (_, _, page) = browser
+        .get(&app.authorize_url(&client, &challenge, "tasks:read", "st"))
+        .await;
+    let (status, _, consent) = browser.login(&app.base, &page, "alice", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{consent}");
+    assert!(consent.contains("<code>cursor:</code>"), "{consent}");
+    let (status, location, _) = browser.decide(&app.base, &consent, "approve").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        location
+            .unwrap()
+            .starts_with("cursor://anysphere.cursor-mcp/oauth/callback?code=")
+    );
+
+    // Never a scheme that runs code or reads files, and never a remote https for a native app.
+    for (uris, kind) in [
+        (json!(["javascript:alert(1)"]), "native"),
+        (json!(["data:text/html,hi"]), "native"),
+        (json!(["file:///etc/passwd"]), "native"),
+        (json!(["https://app.example/cb"]), "native"),
+        (json!(["cursor://x/cb"]), "web"),
+    ] {
+        let (status, answer) = register(json!({"redirect_uris": uris, "application_type": kind,
+            "token_endpoint_auth_method": "none"}))
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uris}");
+        assert_eq!(answer["error"], "invalid_redirect_uri", "{answer}");
+    }
+
+    // An operator who allows only VS Code's scheme refuses Cursor's.
+    let strict = builtin(Db::Sqlite, &["--allowed-redirect-schemes", "vscode"]).await;
+    let r = strict
+        .http
+        .post(format!("{}/register", strict.base))
+        .json(&cursor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let answer: Value = r.json().await.unwrap();
+    assert!(
+        answer["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("cursor:"),
+        "{answer}"
+    );
+}
