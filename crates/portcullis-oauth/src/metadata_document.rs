@@ -462,7 +462,7 @@ mod tests {
 
     #[test]
     fn document_urls_must_be_plain() {
-        let docs = MetadataDocuments::new(false);
+        let docs = MetadataDocuments::new(false, SchemePolicy::Any);
         assert!(
             docs.check_url("https://app.example.com/client.json")
                 .is_ok()
@@ -480,7 +480,7 @@ mod tests {
         ] {
             assert!(docs.check_url(bad).is_err(), "{bad}");
         }
-        let dev = MetadataDocuments::new(true);
+        let dev = MetadataDocuments::new(true, SchemePolicy::Any);
         assert!(dev.check_url("http://127.0.0.1:8000/client.json").is_ok());
         assert!(dev.check_url("http://app.example.com/client.json").is_err());
     }
