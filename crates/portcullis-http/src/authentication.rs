@@ -21,7 +21,7 @@ use axum::{
 use portcullis_auth::{
     AuthError, AuthMethod, Principal, ResourceServer, ScopeSet, authenticate_bearer,
 };
-use portcullis_core::{ApiKey, ApiKeyRejection, AuditEvent, Store};
+use portcullis_core::{ApiKey, ApiKeyRejection, AuditEvent, Store, TenantId};
 use portcullis_metrics::AuthResult;
 
 use crate::{
@@ -36,6 +36,10 @@ const API_KEY_HEADER: &str = "x-api-key";
 const USER_HEADERS: [&str; 2] = ["x-mcp-user", "x-user-id"];
 /// `last_used_at` is written at most this often per key: it is a write, and keys are hot.
 const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a user-context name's resolution to a local account is remembered.
+const ACCOUNT_TTL: Duration = Duration::from_secs(30);
+/// Most resolutions remembered (callers are trusted keys, but bound it anyway).
+const MAX_ACCOUNTS: usize = 10_000;
 
 /// The user a trusted key acts for, kept on the request for the audit trail.
 #[derive(Debug, Clone)]
@@ -47,6 +51,8 @@ pub(crate) struct Authenticator {
     pub(crate) audit: AuditSink,
     rate_limits: Arc<RateLimits>,
     touched: Mutex<HashMap<String, Instant>>,
+    /// (tenant, user-context name) → the local account's id, if one has that name.
+    accounts: Mutex<HashMap<(String, String), (Option<String>, Instant)>>,
     metrics: Arc<portcullis_metrics::Metrics>,
 }
 
@@ -64,6 +70,7 @@ impl Authenticator {
             audit,
             rate_limits,
             touched: Mutex::default(),
+            accounts: Mutex::default(),
             metrics,
         }
     }
@@ -93,6 +100,44 @@ impl Authenticator {
         self.touch(&key);
         let trusted = key.trusted;
         Ok((principal_of(key), trusted))
+    }
+
+    /// The subject a user-context name stands for: a local account's id when an account of
+    /// the key's tenant has that name (so acting for "alice" is the alice who signs in), else
+    /// the name itself (an external user id).
+    async fn subject_for(&self, tenant: &str, name: &str) -> Result<String, AuthError> {
+        let key = (tenant.to_owned(), name.to_owned());
+        let now = Instant::now();
+        if let Some((id, at)) = self
+            .accounts
+            .lock()
+            .expect("account cache poisoned")
+            .get(&key)
+            && now.duration_since(*at) < ACCOUNT_TTL
+        {
+            return Ok(id.clone().unwrap_or_else(|| name.to_owned()));
+        }
+        let account = self
+            .store
+            .oauth()
+            .account_named(name)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "account lookup failed");
+                AuthError::KeysUnavailable
+            })?;
+        let id = account
+            .filter(|a| a.tenant.as_deref().unwrap_or(TenantId::DEFAULT) == tenant)
+            .map(|a| a.id);
+        let mut cache = self.accounts.lock().expect("account cache poisoned");
+        if cache.len() >= MAX_ACCOUNTS {
+            cache.retain(|_, (_, at)| now.duration_since(*at) < ACCOUNT_TTL);
+            if cache.len() >= MAX_ACCOUNTS {
+                cache.clear();
+            }
+        }
+        cache.insert(key, (id.clone(), now));
+        Ok(id.unwrap_or_else(|| name.to_owned()))
     }
 
     /// Records use of `key`, at most once a minute per key per process, off the request path.
@@ -259,6 +304,11 @@ async fn identify(
                 .into(),
         ));
     }
-    principal.subject = user.to_owned();
+    let tenant = principal
+        .tenant
+        .as_deref()
+        .unwrap_or(TenantId::DEFAULT)
+        .to_owned();
+    principal.subject = auth.subject_for(&tenant, user).await?;
     Ok((principal, Some(user.to_owned())))
 }

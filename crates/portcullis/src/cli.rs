@@ -477,9 +477,14 @@ pub struct ServeArgs {
 pub struct MintArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Subject (user) the token is for.
+    /// The local account (from `portcullis user add`) the token is for: its subject and tenant
+    /// are the ones its OAuth sign-ins get, so both see the same tasks.
+    #[arg(long, conflicts_with = "sub", required_unless_present = "sub")]
+    pub user: Option<String>,
+    /// An external subject, used as is (an identity provider's `sub`). Not a local account's
+    /// name: for those use --user.
     #[arg(long)]
-    pub sub: String,
+    pub sub: Option<String>,
     /// Space-separated scopes.
     #[arg(long, default_value = "tasks:read tasks:write")]
     pub scope: String,

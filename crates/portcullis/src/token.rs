@@ -9,9 +9,28 @@ use crate::{cli::MintArgs, config::resolve_common};
 
 pub async fn mint(args: MintArgs) -> anyhow::Result<()> {
     let (common, _) = resolve_common(&args.common)?;
-    if args.sub.trim().is_empty() {
-        anyhow::bail!("--sub must name a user");
-    }
+    // One identity per user: a local account's tokens carry its id, as its sign-ins do.
+    let (subject, tenant) = match (&args.user, &args.sub) {
+        (Some(name), _) => {
+            let (_, store) = crate::admin::open(&args.common).await?;
+            let account = store.oauth().account_named(name).await?;
+            store.close().await;
+            let account = account.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no account {name:?}: add it with `portcullis user add {name}`, or use --sub for an external subject"
+                )
+            })?;
+            if args.tenant.is_some() && args.tenant != account.tenant {
+                anyhow::bail!("--tenant differs from the tenant of account {name:?}; leave it out");
+            }
+            (account.id, account.tenant)
+        }
+        (None, Some(sub)) if portcullis_auth::is_clean_identifier(sub) => {
+            (sub.clone(), args.tenant.clone())
+        }
+        (None, Some(_)) => anyhow::bail!("--sub {}", portcullis_auth::IDENTIFIER_RULE),
+        (None, None) => anyhow::bail!("name the user: --user ACCOUNT, or --sub SUBJECT"),
+    };
     if common.issuer.is_some() {
         eprintln!(
             "warning: --issuer is set, so the server verifies tokens from that external issuer; \
@@ -23,10 +42,10 @@ pub async fn mint(args: MintArgs) -> anyhow::Result<()> {
     let token = signer.mint(&MintRequest {
         issuer: &issuer,
         audience: &common.audience,
-        subject: args.sub.trim(),
+        subject: &subject,
         client_id: &args.client_id,
         scope: &args.scope,
-        tenant: args.tenant.as_deref(),
+        tenant: tenant.as_deref(),
         grant_id: None,
         ttl: Duration::from_secs(args.ttl),
     })?;

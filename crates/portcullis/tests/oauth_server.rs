@@ -887,3 +887,54 @@ async fn popular_clients_register_and_private_use_schemes_are_named() {
         "{answer}"
     );
 }
+
+/// One identity per user: `token mint --user`, an OAuth sign-in and a trusted key acting for
+/// the account name all reach the same tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_is_one_subject_whichever_way_they_authenticate() {
+    let app = builtin(Db::Sqlite, &[]).await;
+    let (ok, token, err) = app.cli(&["token", "mint", "--user", "alice"], None);
+    assert!(ok, "{err}");
+    let minted = McpClient::new(app.mcp_url(), token.trim().to_owned());
+    let created = minted
+        .ok("create_task", json!({"title": "from the CLI"}))
+        .await;
+    let id = created["task"]["id"].clone();
+
+    let client = app.register_public_client().await;
+    let (params, verifier) = app.authorize(&client, "alice", "tasks:read").await;
+    let (_, tokens) = app.exchange(&client, &params["code"], &verifier).await;
+    let signed_in = McpClient::new(
+        app.mcp_url(),
+        tokens["access_token"].as_str().unwrap().into(),
+    );
+    let listed = signed_in.ok("list_tasks", json!({})).await;
+    assert_eq!(listed["count"], 1, "{listed}");
+    assert_eq!(listed["tasks"][0]["id"], id);
+
+    let (ok, key, err) = app.cli(
+        &[
+            "apikey",
+            "create",
+            "--name",
+            "gw",
+            "--scopes",
+            "tasks:read",
+            "--trusted",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let acting = McpClient::with_api_key(app.mcp_url(), key.trim()).header("X-Mcp-User", "alice");
+    assert_eq!(
+        acting.ok("list_tasks", json!({})).await["tasks"][0]["id"],
+        id
+    );
+
+    let (ok, _, err) = app.cli(&["token", "mint", "--user", "nobody"], None);
+    assert!(!ok);
+    assert!(
+        err.contains("no account \"nobody\"") && err.contains("--sub"),
+        "{err}"
+    );
+}

@@ -116,6 +116,17 @@ impl OAuthStore {
             .await
     }
 
+    /// The account called `username`: its `id` is the subject of every token it gets.
+    pub async fn account_named(&self, username: &str) -> Result<Option<Account>, StoreError> {
+        self.db
+            .fetch_optional(
+                "SELECT id, username, tenant_id, created_at FROM accounts WHERE username = $1",
+                &[Param::Text(username)],
+                account_from_row,
+            )
+            .await
+    }
+
     pub async fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
         self.db
             .fetch_optional(
