@@ -41,6 +41,10 @@ const ACCOUNT_TTL: Duration = Duration::from_secs(30);
 /// Most resolutions remembered (callers are trusted keys, but bound it anyway).
 const MAX_ACCOUNTS: usize = 10_000;
 
+/// (tenant, user-context name) → the local account's id if one has that name, and when that
+/// was looked up.
+type AccountCache = HashMap<(String, String), (Option<String>, Instant)>;
+
 /// The user a trusted key acts for, kept on the request for the audit trail.
 #[derive(Debug, Clone)]
 pub(crate) struct ActingUser(pub String);
@@ -51,8 +55,7 @@ pub(crate) struct Authenticator {
     pub(crate) audit: AuditSink,
     rate_limits: Arc<RateLimits>,
     touched: Mutex<HashMap<String, Instant>>,
-    /// (tenant, user-context name) → the local account's id, if one has that name.
-    accounts: Mutex<HashMap<(String, String), (Option<String>, Instant)>>,
+    accounts: Mutex<AccountCache>,
     metrics: Arc<portcullis_metrics::Metrics>,
 }
 
