@@ -43,7 +43,9 @@ pub use keys::{KeyProvider, KeySet, KeySource};
 pub use metadata::{ProtectedResourceMetadata, metadata_routes, public_cors};
 pub use middleware::{authenticate_bearer, bearer_token, require_bearer};
 pub use principal::{AuthMethod, Principal, ScopeSet};
-pub use resource_server::{ResourceServer, ResourceServerConfig, RevocationCheck};
+pub use resource_server::{
+    ResourceServer, ResourceServerConfig, RevocationCheck, loopback_aliases,
+};
 pub use service_token::{
     MIN_SERVICE_TOKEN_LEN, ServiceTokenError, ServiceTokens, parse_service_tokens,
 };

@@ -28,8 +28,8 @@ pub struct ProtectedResourceMetadata {
     pub resource_name: Option<String>,
 }
 
-fn document(rs: &ResourceServer) -> Response {
-    let mut response = Json(rs.metadata()).into_response();
+fn document(rs: &ResourceServer, headers: &axum::http::HeaderMap) -> Response {
+    let mut response = Json(rs.metadata_for(headers)).into_response();
     // Public, and needed by browser-based clients before they hold a token.
     response.headers_mut().insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -48,9 +48,9 @@ pub fn metadata_routes<S: Clone + Send + Sync + 'static>(rs: Arc<ResourceServer>
     let mut router = Router::new();
     let handler = {
         let rs = rs.clone();
-        move || {
+        move |headers: axum::http::HeaderMap| {
             let rs = rs.clone();
-            async move { document(&rs) }
+            async move { document(&rs, &headers) }
         }
     };
     router = router.route(root, get(handler.clone()));

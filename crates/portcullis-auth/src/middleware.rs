@@ -24,7 +24,7 @@ pub async fn require_bearer(
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
-        Err(error) => rs.reject(error),
+        Err(error) => rs.reject_for(request.headers(), error),
     }
 }
 

@@ -30,6 +30,9 @@ pub struct ResourceServerConfig {
     pub resource_name: Option<String>,
     /// Consulted after a token verifies, for issuers that can revoke JWTs before they expire.
     pub revocation: Option<Arc<dyn RevocationCheck>>,
+    /// Also answer as the same resource under the other loopback names (for a server whose
+    /// public URL was derived from a loopback bind, not configured).
+    pub loopback_aliases: bool,
     /// Where JWKS fetches are counted (by default, nowhere anyone scrapes).
     pub jwks_fetches: portcullis_metrics::JwksFetches,
 }
@@ -54,6 +57,7 @@ impl ResourceServerConfig {
             min_key_refresh_interval: Duration::from_secs(5),
             resource_name: None,
             revocation: None,
+            loopback_aliases: false,
             jwks_fetches: Default::default(),
         }
     }
@@ -67,6 +71,39 @@ pub struct ResourceServer {
     metadata: ProtectedResourceMetadata,
     metadata_url: String,
     metadata_path: String,
+    /// The same resource under its other loopback names, by `Host` value.
+    aliases: Vec<Alias>,
+}
+
+/// The resource as a client that reached it under another loopback name sees it.
+struct Alias {
+    /// `localhost:8080`, `127.0.0.1:8080`, `[::1]:8080`.
+    authority: String,
+    metadata: ProtectedResourceMetadata,
+    metadata_url: String,
+}
+
+/// The resource under each loopback name (`localhost`, `127.0.0.1`, `[::1]`) on its port:
+/// a client pointed at any of them is told the resource it actually used, since clients
+/// compare the metadata's `resource` with the URL they were given.
+pub fn loopback_aliases(resource: &url::Url) -> Vec<url::Url> {
+    let is_loopback = match resource.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if !is_loopback {
+        return Vec::new();
+    }
+    ["localhost", "127.0.0.1", "[::1]"]
+        .into_iter()
+        .filter_map(|host| {
+            let mut url = resource.clone();
+            url.set_host(Some(host)).ok()?;
+            (url != *resource).then_some(url)
+        })
+        .collect()
 }
 
 impl ResourceServer {
@@ -88,9 +125,15 @@ impl ResourceServer {
         client: reqwest::Client,
     ) -> Result<Self, KeyError> {
         let resource = resource_string(&config.resource);
+        let alias_urls = if config.loopback_aliases {
+            loopback_aliases(&config.resource)
+        } else {
+            Vec::new()
+        };
         let settings = VerifierSettings {
             issuer: config.issuer.clone(),
             audience: config.audience.clone().unwrap_or_else(|| resource.clone()),
+            extra_audiences: alias_urls.iter().map(resource_string).collect(),
             leeway: config.leeway,
             algorithms: config.algorithms.clone(),
             tenant_claim: config.tenant_claim.clone(),
@@ -111,12 +154,24 @@ impl ResourceServer {
             bearer_methods_supported: vec!["header".into()],
             resource_name: config.resource_name.clone(),
         };
+        let aliases = alias_urls
+            .iter()
+            .map(|url| Alias {
+                authority: url[url::Position::BeforeHost..url::Position::AfterPort].to_owned(),
+                metadata: ProtectedResourceMetadata {
+                    resource: resource_string(url),
+                    ..metadata.clone()
+                },
+                metadata_url: format!("{}{}", url.origin().ascii_serialization(), metadata_path),
+            })
+            .collect();
         Ok(Self {
             verifier,
             revocation: config.revocation.clone(),
             metadata,
             metadata_url,
             metadata_path,
+            aliases,
         })
     }
 
@@ -126,6 +181,19 @@ impl ResourceServer {
 
     pub fn metadata(&self) -> &ProtectedResourceMetadata {
         &self.metadata
+    }
+
+    fn alias_for(&self, headers: &axum::http::HeaderMap) -> Option<&Alias> {
+        let host = headers.get(axum::http::header::HOST)?.to_str().ok()?;
+        self.aliases
+            .iter()
+            .find(|a| a.authority.eq_ignore_ascii_case(host))
+    }
+
+    /// The metadata for a request: under the loopback name it used, when that is an alias.
+    pub fn metadata_for(&self, headers: &axum::http::HeaderMap) -> &ProtectedResourceMetadata {
+        self.alias_for(headers)
+            .map_or(&self.metadata, |a| &a.metadata)
     }
 
     /// Absolute URL of this resource's RFC 9728 metadata document.
@@ -151,8 +219,12 @@ impl ResourceServer {
     /// The challenge for `error`, pointing at the metadata. 401s carry the supported scopes so
     /// clients request them up front (MCP authorization, "Scope Selection Strategy").
     pub fn challenge(&self, error: &AuthError) -> Challenge {
+        self.challenge_at(&self.metadata_url, error)
+    }
+
+    fn challenge_at(&self, metadata_url: &str, error: &AuthError) -> Challenge {
         let mut challenge = error.challenge();
-        challenge.resource_metadata = Some(self.metadata_url.clone());
+        challenge.resource_metadata = Some(metadata_url.to_owned());
         if challenge.scope.is_none()
             && error.status() == axum::http::StatusCode::UNAUTHORIZED
             && !self.metadata.scopes_supported.is_empty()
@@ -165,6 +237,20 @@ impl ResourceServer {
     /// The complete refusal response for `error`.
     pub fn reject(&self, error: AuthError) -> axum::response::Response {
         let challenge = self.challenge(&error);
+        error.into_response_with(&challenge)
+    }
+
+    /// The refusal for a request: its challenge points at the metadata under the name the
+    /// request used (see [`loopback_aliases`]).
+    pub fn reject_for(
+        &self,
+        headers: &axum::http::HeaderMap,
+        error: AuthError,
+    ) -> axum::response::Response {
+        let url = self
+            .alias_for(headers)
+            .map_or(self.metadata_url.as_str(), |a| a.metadata_url.as_str());
+        let challenge = self.challenge_at(url, &error);
         error.into_response_with(&challenge)
     }
 }

@@ -28,6 +28,8 @@ pub struct VerifierSettings {
     pub issuer: String,
     /// Required member of `aud`.
     pub audience: String,
+    /// Further accepted `aud` values (the same resource under its other loopback names).
+    pub extra_audiences: Vec<String>,
     /// Clock skew tolerated on `exp` and `nbf`.
     pub leeway: Duration,
     /// Accepted `alg` values; a subset of [`ALLOWED_ALGORITHMS`] (and their 384/512 variants).
@@ -60,7 +62,10 @@ impl JwtVerifier {
             .map(|&alg| {
                 let mut v = Validation::new(alg);
                 v.set_issuer(&[&settings.issuer]);
-                v.set_audience(&[&settings.audience]);
+                let audiences: Vec<&str> = std::iter::once(settings.audience.as_str())
+                    .chain(settings.extra_audiences.iter().map(String::as_str))
+                    .collect();
+                v.set_audience(&audiences);
                 v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
                 v.leeway = settings.leeway.as_secs();
                 v.validate_nbf = true;

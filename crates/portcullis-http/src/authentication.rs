@@ -261,7 +261,7 @@ pub(crate) async fn authenticate(
                 event.reason = error.to_string();
             }
             auth.audit.record(event).await;
-            auth.resource_server.reject(error)
+            auth.resource_server.reject_for(request.headers(), error)
         }
     }
 }

@@ -268,14 +268,17 @@ async fn authorize_and_serve(
         ))
         .await;
     if let (Err(denial), Some(principal)) = (verdict, parts.extensions.get::<Principal>()) {
-        return ep.resource_server.reject(match &denial {
-            Denial::Scope { tool, .. } => AuthError::InsufficientScope {
-                required: ep.policy.step_up_scope(tool, principal),
+        return ep.resource_server.reject_for(
+            &parts.headers,
+            match &denial {
+                Denial::Scope { tool, .. } => AuthError::InsufficientScope {
+                    required: ep.policy.step_up_scope(tool, principal),
+                },
+                Denial::Method { .. } | Denial::NoRule { .. } => {
+                    AuthError::AccessDenied(denial.message())
+                }
             },
-            Denial::Method { .. } | Denial::NoRule { .. } => {
-                AuthError::AccessDenied(denial.message())
-            }
-        });
+        );
     }
     let to_sessions = uses_session || method == "initialize";
     let direct = eligible(&parts.headers, peek);

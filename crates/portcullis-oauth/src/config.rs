@@ -25,6 +25,9 @@ pub struct AuthorizationServerConfig {
     pub resource: String,
     /// The `aud` written into access tokens (defaults to `resource` in the embedder).
     pub audience: String,
+    /// The same resource under other names (loopback aliases): accepted as `resource`, and
+    /// then the `aud` of the tokens issued for it.
+    pub resource_aliases: Vec<String>,
     pub scopes_supported: Vec<String>,
     pub access_token_ttl: Duration,
     /// Idle lifetime of a refresh token; each rotation starts it again.
@@ -65,6 +68,7 @@ impl AuthorizationServerConfig {
             secure_cookies: issuer.starts_with("https://"),
             issuer,
             audience: resource.clone(),
+            resource_aliases: Vec::new(),
             resource,
             scopes_supported,
             access_token_ttl: Duration::from_secs(3600),

@@ -92,6 +92,7 @@ impl AuthorizationServer {
         let settings = VerifierSettings {
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
+            extra_audiences: config.resource_aliases.clone(),
             leeway: Duration::from_secs(0),
             algorithms: vec![jsonwebtoken::Algorithm::ES256],
             tenant_claim: "org_id".into(),
@@ -227,7 +228,16 @@ impl AuthorizationServer {
                     text
                 })
         };
-        match (normal(requested), normal(&self.config.resource)) {
+        let requested_normal = normal(requested);
+        if let Some(alias) = self
+            .config
+            .resource_aliases
+            .iter()
+            .find(|alias| requested_normal.is_some() && normal(alias) == requested_normal)
+        {
+            return Ok(alias.clone());
+        }
+        match (requested_normal, normal(&self.config.resource)) {
             (Some(a), Some(b)) if a == b => Ok(self.config.resource.clone()),
             _ => Err(OAuthError::new(
                 ErrorCode::InvalidTarget,

@@ -266,12 +266,18 @@ impl AuthorizationServer {
         with_refresh: bool,
     ) -> Result<TokenResponse, OAuthError> {
         let ttl = self.config.access_token_ttl;
+        // A grant for the resource under one of its other (loopback) names is for that name.
+        let audience = if grant.resource == self.config.resource {
+            &self.config.audience
+        } else {
+            &grant.resource
+        };
         let access_token = self
             .keys
             .signer()
             .mint(&MintRequest {
                 issuer: &self.config.issuer,
-                audience: &self.config.audience,
+                audience,
                 subject: &grant.subject,
                 client_id: &grant.client_id,
                 scope,

@@ -195,6 +195,9 @@ pub enum TokenKeys {
 pub struct CommonSettings {
     pub bind: SocketAddr,
     pub public_url: url::Url,
+    /// The public URL was derived from a loopback bind, not configured: the server also
+    /// answers as `localhost`, `127.0.0.1` and `[::1]` on its port.
+    pub loopback_aliases: bool,
     pub data_dir: PathBuf,
     pub database_url: String,
     pub issuer: Option<String>,
@@ -420,13 +423,8 @@ pub fn resolve_common(args: &CommonArgs) -> anyhow::Result<(CommonSettings, File
         .clone()
         .or(file.bind.clone())
         .unwrap_or_else(|| "127.0.0.1:8080".into());
-    let bind: SocketAddr = bind_raw.parse().map_err(|_| {
-        ConfigError::new(
-            "bind",
-            format!("{bind_raw:?} is not an address"),
-            "use IP:PORT, e.g. 127.0.0.1:8080",
-        )
-    })?;
+    let bind = parse_bind(&bind_raw)?;
+    let public_url_given = args.public_url.is_some() || file.public_url.is_some();
     let public_url = match args.public_url.clone().or(file.public_url.clone()) {
         Some(raw) => parse_url("public_url", &raw, "https://mcp.example.com")?,
         None => {
@@ -482,8 +480,11 @@ pub fn resolve_common(args: &CommonArgs) -> anyhow::Result<(CommonSettings, File
         }
         None => format!("{}/mcp", public_url.as_str().trim_end_matches('/')),
     };
+    let loopback_aliases =
+        !public_url_given && (bind.ip().is_loopback() || bind.ip().is_unspecified());
     let settings = CommonSettings {
         bind,
+        loopback_aliases,
         public_url,
         data_dir,
         database_url,
@@ -491,6 +492,30 @@ pub fn resolve_common(args: &CommonArgs) -> anyhow::Result<(CommonSettings, File
         audience,
     };
     Ok((settings, FileConfigHandle(file)))
+}
+
+/// `IP:PORT`, or `localhost:PORT` (which means the IPv4 loopback address).
+fn parse_bind(raw: &str) -> Result<SocketAddr, ConfigError> {
+    if let Ok(addr) = raw.parse() {
+        return Ok(addr);
+    }
+    match raw.rsplit_once(':') {
+        Some((host, port)) if host.eq_ignore_ascii_case("localhost") => port
+            .parse::<u16>()
+            .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+            .map_err(|_| {
+                ConfigError::new(
+                    "bind",
+                    format!("{raw:?} has no valid port"),
+                    "e.g. localhost:8080",
+                )
+            }),
+        _ => Err(ConfigError::new(
+            "bind",
+            format!("{raw:?} is not an address"),
+            "use IP:PORT or localhost:PORT, e.g. 127.0.0.1:8080",
+        )),
+    }
 }
 
 /// The parsed file, passed on so `serve` reads it once.

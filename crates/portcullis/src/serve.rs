@@ -209,6 +209,13 @@ async fn authorization_server(
         SUPPORTED_SCOPES.iter().map(|s| s.to_string()).collect(),
     );
     config.audience = common.audience.clone();
+    if common.loopback_aliases {
+        let resource: url::Url = format!("{}/mcp", common.public_base()).parse()?;
+        config.resource_aliases = portcullis_auth::loopback_aliases(&resource)
+            .iter()
+            .map(|u| u.as_str().to_owned())
+            .collect();
+    }
     config.access_token_ttl = auth.access_token_ttl;
     config.refresh_token_ttl = auth.refresh_token_ttl;
     config.code_ttl = auth.code_ttl;
@@ -259,6 +266,7 @@ pub async fn resource_server(
     config.min_key_refresh_interval = settings.jwks_min_refresh;
     config.resource_name = Some("Portcullis".into());
     config.revocation = revocation;
+    config.loopback_aliases = common.loopback_aliases;
     config.jwks_fetches = metrics.jwks_fetches.clone();
     ResourceServer::new(config).await.context(
         "cannot load the token verification keys (check --jwt-public-key / --jwks-uri / --issuer)",

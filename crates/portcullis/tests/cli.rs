@@ -271,3 +271,27 @@ fn database_errors_say_where_and_why_within_seconds() {
         "the directory was created"
     );
 }
+
+/// `--bind localhost:PORT` is the IPv4 loopback address.
+#[test]
+fn bind_accepts_localhost() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "config",
+            "check",
+            "--bind",
+            "localhost:9000",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("bind = \"127.0.0.1:9000\""), "{text}");
+}

@@ -170,6 +170,52 @@ async fn python_sdk_client_logs_in_through_the_builtin_authorization_server() {
     );
 }
 
+/// A client pointed at `localhost` while the server's public URL was derived from its
+/// `127.0.0.1` bind: the metadata names the resource the client used, and its whole OAuth flow
+/// and tool calls work (the official SDK aborts when `resource` does not match its URL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_client_logs_in_at_localhost_without_a_public_url() {
+    let venv_python = test_clients_dir().join("venv/bin/python");
+    require_installed("the Python venv with the `mcp` SDK", &venv_python);
+    let script = repo_root().join("tests/clients/python_oauth_client.py");
+    let app = TestApp::spawn_with(
+        Db::Sqlite,
+        support::Options {
+            no_key_args: true,
+            derived_public_url: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    app.add_user("alice");
+    let localhost = format!("http://localhost:{}/mcp", app.port);
+    let prm: serde_json::Value = reqwest::get(format!(
+        "http://localhost:{}/.well-known/oauth-protected-resource/mcp",
+        app.port
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(prm["resource"], localhost.as_str(), "{prm}");
+    let args = [
+        script.display().to_string(),
+        localhost,
+        "alice".to_owned(),
+        support::oauth::PASSWORD.to_owned(),
+    ];
+    let stdout = run_client(
+        "python SDK OAuth client at localhost",
+        &venv_python,
+        &args,
+        &[],
+        &app,
+    )
+    .await;
+    assert!(stdout.contains("python oauth OK"), "{stdout}");
+}
+
 /// Headless Chromium fills in and submits the login and consent pages (no JavaScript needed);
 /// the code it brings back is exchanged for a working token. Screenshots of both pages are left
 /// in `target/screenshots/` for a person to look at.

@@ -120,16 +120,19 @@ async fn identify(
         (false, None) => {
             let principal = authenticate_bearer(&auth.resource_server, uri, headers)
                 .await
-                .map_err(|e| auth.resource_server.reject(e))?;
+                .map_err(|e| auth.resource_server.reject_for(headers, e))?;
             let scope = if method == Method::GET {
                 "tasks:read"
             } else {
                 "tasks:write"
             };
             if !principal.scopes.contains(scope) {
-                return Err(auth.resource_server.reject(AuthError::InsufficientScope {
-                    required: scope.to_owned(),
-                }));
+                return Err(auth.resource_server.reject_for(
+                    headers,
+                    AuthError::InsufficientScope {
+                        required: scope.to_owned(),
+                    },
+                ));
             }
             let tenant = match principal.tenant.as_deref() {
                 Some(t) => TenantId::parse(t).map_err(|e| ApiError::from(e).into_response())?,

@@ -137,6 +137,9 @@ pub struct Options {
     /// Replicas of one deployment: the same public URL, data directory (signing keys) and
     /// database instead of this server's own.
     pub shared: Option<Shared>,
+    /// Start without `--public-url`: the server derives it from its loopback bind (and then
+    /// answers under every loopback name).
+    pub derived_public_url: bool,
 }
 
 /// What the replicas of one deployment share.
@@ -178,13 +181,14 @@ impl TestApp {
             options.command.clone().unwrap_or_else(|| "serve".into()),
             "--bind".into(),
             format!("127.0.0.1:{port}"),
-            "--public-url".into(),
-            public_url.clone(),
             "--data-dir".into(),
             data_dir.display().to_string(),
             "--database-url".into(),
             test_db.url.clone(),
         ];
+        if !options.derived_public_url {
+            args.extend(["--public-url".into(), public_url.clone()]);
+        }
         if !options.no_key_args {
             args.extend([
                 "--jwt-public-key".into(),
