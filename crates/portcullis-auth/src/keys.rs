@@ -221,6 +221,29 @@ pub(crate) async fn fetch_jwks(
     fetched
 }
 
+/// Loads or fetches the keys `source` names, once, and says how many usable keys it holds
+/// (`config check --connect`).
+pub async fn fetch_keys(
+    source: &KeySource,
+    issuer: &str,
+    client: &reqwest::Client,
+) -> Result<usize, KeyError> {
+    let set = match source {
+        KeySource::File(path) => KeySet::from_file(path)?,
+        KeySource::Static(set) => set.clone(),
+        KeySource::Provider(p) => p.keys(),
+        KeySource::JwksUri(url) => fetch_jwks(client, url, &Default::default()).await?,
+        KeySource::Discovery => {
+            let url = crate::discovery::discover_jwks_uri(client, issuer).await?;
+            fetch_jwks(client, &url, &Default::default()).await?
+        }
+    };
+    if set.is_empty() {
+        return Err(KeyError::NoUsableKey(format!("{source:?}")));
+    }
+    Ok(set.keys.len())
+}
+
 /// The keys in use, refreshed from the issuer when needed. Verification reads an `Arc`
 /// snapshot under a short read lock; refreshes are single-flight.
 pub(crate) struct KeyStore {

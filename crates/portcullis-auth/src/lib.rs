@@ -39,7 +39,7 @@ mod verifier;
 pub use caller::{ClientNetwork, IDENTIFIER_RULE, is_clean_identifier};
 pub use challenge::Challenge;
 pub use error::{AuthError, TokenError};
-pub use keys::{KeyProvider, KeySet, KeySource};
+pub use keys::{KeyProvider, KeySet, KeySource, fetch_keys};
 pub use metadata::{ProtectedResourceMetadata, metadata_routes, public_cors};
 pub use middleware::{authenticate_bearer, bearer_token, require_bearer};
 pub use principal::{AuthMethod, Principal, ScopeSet};

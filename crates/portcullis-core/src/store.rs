@@ -87,6 +87,20 @@ impl Store {
         })
     }
 
+    /// Whether the database at `url` can be reached and opened, without creating, migrating
+    /// or changing anything (`config check --connect`).
+    pub async fn probe(url: &str) -> Result<(), StoreError> {
+        match Backend::from_url(url)? {
+            Backend::Sqlite => {
+                let url = url.to_owned();
+                tokio::task::spawn_blocking(move || SqliteDb::probe(&url))
+                    .await
+                    .map_err(|e| StoreError::Database(Box::new(e)))?
+            }
+            Backend::Postgres => PgDb::probe(url).await.map(|_| ()),
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

@@ -98,10 +98,12 @@ pub struct ToolRule {
 }
 
 /// A rule as written in the configuration file; omitted fields keep the default.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleOverride {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub methods: Option<Vec<AuthMethod>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
 }
 

@@ -100,17 +100,23 @@ impl Quota {
     }
 }
 
-impl fmt::Display for Quota {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.period.as_secs();
-        let unit = match secs {
+impl Quota {
+    /// The rate as [`Quota::parse`] reads it (`100/min`, `50/10s`), without the burst.
+    pub fn rate_text(&self) -> String {
+        let unit = match self.period.as_secs() {
             1 => "s".to_owned(),
             60 => "min".to_owned(),
             3600 => "h".to_owned(),
             86_400 => "d".to_owned(),
             n => format!("{n}s"),
         };
-        write!(f, "{}/{unit} (burst {})", self.count, self.burst)
+        format!("{}/{unit}", self.count)
+    }
+}
+
+impl fmt::Display for Quota {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (burst {})", self.rate_text(), self.burst)
     }
 }
 

@@ -62,9 +62,19 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate flags, environment and file as `serve` (and `mcp`/`backend`) would read them,
-    /// then print the effective configuration as TOML with every secret masked. Exits 1 with
-    /// one line naming the setting when something is wrong.
-    Check(Box<McpArgs>),
+    /// then print the effective configuration as a TOML configuration file (secrets are not
+    /// printed). Exits 1 with one line naming the setting when something is wrong.
+    Check(Box<ConfigCheckArgs>),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConfigCheckArgs {
+    #[command(flatten)]
+    pub mcp: McpArgs,
+    /// Also reach what the configuration names — the database, Redis, the issuer's keys, the
+    /// backend — and report each; exits 1 if one does not answer.
+    #[arg(long)]
+    pub connect: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -16,15 +16,38 @@ use std::collections::HashMap;
 use crate::cli::{CommonArgs, ServeArgs};
 
 /// A setting that cannot be used, with how to fix it.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid setting `{key}` (--{flag} / {env}): {problem}; {fix}")]
+#[derive(Debug)]
 pub struct ConfigError {
     key: &'static str,
-    flag: String,
-    env: String,
+    /// The flag and environment variable, for settings that have them (tables such as
+    /// `[policy]` or `[[clients]]` live only in the file).
+    names: Option<(String, String)>,
     problem: String,
     fix: String,
 }
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (key, problem, fix) = (self.key, &self.problem, &self.fix);
+        match &self.names {
+            Some((flag, env)) => {
+                write!(
+                    f,
+                    "invalid setting `{key}` (--{flag} / {env}): {problem}; {fix}"
+                )
+            }
+            None => write!(
+                f,
+                "invalid setting `[{key}]` in the configuration file: {problem}; {fix}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Settings that exist only as tables of the configuration file.
+const FILE_ONLY: [&str; 3] = ["clients", "policy", "rate_limits"];
 
 impl ConfigError {
     /// A setting whose environment variable is not `PORTCULLIS_<KEY>` (the design documents'
@@ -36,16 +59,21 @@ impl ConfigError {
         fix: impl Into<String>,
     ) -> Self {
         Self {
-            env: env.to_owned(),
+            names: Some((key.replace('_', "-"), env.to_owned())),
             ..Self::new(key, problem, fix)
         }
     }
 
     pub fn new(key: &'static str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        let names = (!FILE_ONLY.contains(&key)).then(|| {
+            (
+                key.replace('_', "-"),
+                format!("PORTCULLIS_{}", key.to_ascii_uppercase()),
+            )
+        });
         Self {
             key,
-            flag: key.replace('_', "-"),
-            env: format!("PORTCULLIS_{}", key.to_ascii_uppercase()),
+            names,
             problem: problem.into(),
             fix: fix.into(),
         }
@@ -243,6 +271,8 @@ pub struct ServeSettings {
     pub request_timeout: Duration,
     /// Microservice settings as the file gives them; the flags of `backend`/`mcp` win.
     pub file_microservice: FileMicroservice,
+    /// `[policy.tools.*]` as given (the effective policy is the defaults with these applied).
+    pub policy_overrides: std::collections::BTreeMap<String, portcullis_mcp::RuleOverride>,
 }
 
 /// The configuration file's microservice keys (secrets included: files are for operators).
@@ -729,6 +759,7 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
             "fix the [policy.tools.*] table in the configuration file",
         )
     })?;
+    let policy_overrides = std::mem::take(&mut file.policy.tools);
     let file_microservice = FileMicroservice {
         service_auth_token: file.service_auth_token.take().map(Into::into),
         internal_api_key: file.internal_api_key.take().map(Into::into),
@@ -769,6 +800,7 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         )? as usize,
     };
     Ok(ServeSettings {
+        policy_overrides,
         connections,
         request_timeout,
         tls,
@@ -974,116 +1006,5 @@ pub fn masked_url(raw: &str) -> String {
             url.to_string()
         }
         _ => raw.to_owned(),
-    }
-}
-
-fn quota_text(quota: Option<Quota>) -> toml::Value {
-    quota.map_or_else(|| "off".into(), |q| q.to_string().into())
-}
-
-impl ServeSettings {
-    /// The effective settings, as `key = value` pairs in the flags' names, secrets masked.
-    pub fn describe(&self) -> Vec<(&'static str, toml::Value)> {
-        let c = &self.common;
-        let a = &self.authorization;
-        let r = &self.rate_limits;
-        let secs = |d: Duration| toml::Value::Integer(d.as_secs() as i64);
-        let list = |v: &[String]| toml::Value::Array(v.iter().map(|s| s.clone().into()).collect());
-        let keys = match &self.token_keys {
-            TokenKeys::Local => "built-in authorization server (local signing key)".to_owned(),
-            TokenKeys::File(path) => format!("file {}", path.display()),
-            TokenKeys::JwksUri(url) => format!("jwks_uri {url}"),
-            TokenKeys::Discovery => "discovery on the issuer".to_owned(),
-        };
-        let mut out: Vec<(&'static str, toml::Value)> = vec![
-            ("bind", c.bind.to_string().into()),
-            ("public_url", c.public_base().into()),
-            ("data_dir", c.data_dir.display().to_string().into()),
-            ("database_url", masked_url(&c.database_url).into()),
-            ("issuer", c.effective_issuer().into()),
-            ("audience", c.audience.clone().into()),
-            ("token_keys", keys.into()),
-            ("jwt_leeway_secs", secs(self.leeway)),
-            ("jwks_min_refresh_secs", secs(self.jwks_min_refresh)),
-            ("tenant_claim", self.tenant_claim.clone().into()),
-            ("legacy_sessions", self.legacy_sessions.into()),
-            (
-                "hide_forbidden_tools",
-                self.policy.hide_forbidden_tools.into(),
-            ),
-            ("allowed_origins", list(&self.allowed_origins)),
-            ("allowed_hosts", list(&self.allowed_hosts)),
-            ("max_body_bytes", (self.max_body_bytes as i64).into()),
-            (
-                "log_format",
-                if self.log_json { "json" } else { "pretty" }.into(),
-            ),
-            ("access_log", self.access_log.into()),
-            ("request_timeout_secs", secs(self.request_timeout)),
-            (
-                "header_read_timeout_secs",
-                secs(self.connections.header_read_timeout),
-            ),
-            ("idle_timeout_secs", secs(self.connections.idle_timeout)),
-            (
-                "max_connections",
-                (self.connections.max_connections as i64).into(),
-            ),
-            ("access_token_ttl_secs", secs(a.access_token_ttl)),
-            ("refresh_token_ttl_secs", secs(a.refresh_token_ttl)),
-            ("authorization_code_ttl_secs", secs(a.code_ttl)),
-            ("dynamic_registration", a.dynamic_registration.into()),
-            (
-                "max_registrations_per_hour",
-                i64::from(a.max_registrations_per_hour).into(),
-            ),
-            (
-                "max_registrations_per_address",
-                i64::from(a.max_registrations_per_address).into(),
-            ),
-            ("unused_client_ttl_secs", secs(a.unused_client_ttl)),
-            (
-                "allowed_redirect_schemes",
-                match &a.redirect_schemes {
-                    portcullis_oauth::redirect_uri::SchemePolicy::Any => "any".into(),
-                    portcullis_oauth::redirect_uri::SchemePolicy::Only(list) => {
-                        list.join(",").into()
-                    }
-                },
-            ),
-            ("dev_mode", a.dev_mode.into()),
-            ("clients", (a.clients.len() as i64).into()),
-            ("rate_limit", quota_text(r.per_principal)),
-            ("client_rate_limit", quota_text(r.per_client)),
-            ("tenant_rate_limit", quota_text(r.per_tenant)),
-            ("ip_rate_limit", quota_text(r.per_ip)),
-        ];
-        let mut tools: Vec<_> = r.tools.iter().collect();
-        tools.sort_by_key(|(tool, _)| **tool);
-        let tools: toml::map::Map<String, toml::Value> = tools
-            .into_iter()
-            .map(|(tool, limit)| (tool.to_string(), quota_text(limit.quota)))
-            .collect();
-        out.push(("rate_limit_tools", toml::Value::Table(tools)));
-        if let Some(header) = &r.client_ip_header {
-            out.push(("client_ip_header", header.as_str().to_owned().into()));
-        }
-        if let Some(redis) = &r.redis {
-            out.push(("redis_url", masked_url(&redis.url).into()));
-            out.push(("redis_prefix", redis.prefix.clone().into()));
-            out.push((
-                "redis_timeout_ms",
-                (redis.timeout.as_millis() as i64).into(),
-            ));
-            out.push(("redis_failure_mode", redis.on_failure.as_str().into()));
-        }
-        if let Some((cert, key)) = &self.tls {
-            out.push(("tls_cert", cert.display().to_string().into()));
-            out.push(("tls_key", key.display().to_string().into()));
-        }
-        if let Some(addr) = self.metrics_bind {
-            out.push(("metrics_bind", addr.to_string().into()));
-        }
-        out
     }
 }

@@ -5,6 +5,8 @@ mod admin;
 mod api_keys;
 mod cli;
 mod config;
+mod config_check;
+mod effective;
 mod microservice;
 mod serve;
 mod server;
@@ -49,7 +51,7 @@ fn main() -> ExitCode {
             cli::Command::Audit(args) => api_keys::audit(args).await,
             cli::Command::Config {
                 command: cli::ConfigCommand::Check(args),
-            } => microservice::check(*args),
+            } => config_check::check(*args).await,
         }
     });
     match result {

@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     cli::{BackendArgs, McpArgs, ServeArgs},
-    config::{ConfigError, MASK, ServeSettings, parse_url, resolve_serve},
+    config::{ConfigError, ServeSettings, parse_url, resolve_serve},
     serve,
 };
 
@@ -178,7 +178,7 @@ fn spawn_idempotency_purge(store: portcullis_core::Store) -> tokio::task::JoinHa
 }
 
 /// The backend client's settings, when a backend URL is configured.
-fn backend_config(
+pub fn backend_config(
     args: &McpArgs,
     settings: &ServeSettings,
 ) -> anyhow::Result<Option<BackendConfig>> {
@@ -247,26 +247,4 @@ pub async fn mcp(args: McpArgs) -> anyhow::Result<()> {
         metrics,
     )
     .await
-}
-
-/// `portcullis config check`: validates as `serve`/`mcp` would and prints the effective
-/// configuration, secrets masked.
-pub fn check(args: McpArgs) -> anyhow::Result<()> {
-    let settings = resolve_serve(&args.serve)?;
-    let backend = backend_config(&args, &settings)?;
-    let mut lines = settings.describe();
-    if let Some(config) = &backend {
-        lines.push(("backend_url", config.base_url.to_string().into()));
-        lines.push(("backend_timeout_secs", config.timeout.as_secs_f64().into()));
-        lines.push(("backend_retries", i64::from(config.retries).into()));
-        lines.push(("service_auth_token", MASK.into()));
-    }
-    if settings.file_microservice.internal_api_key.is_some() {
-        lines.push(("internal_api_key", MASK.into()));
-    }
-    for (key, value) in lines {
-        println!("{key} = {value}");
-    }
-    eprintln!("the configuration is valid");
-    Ok(())
 }

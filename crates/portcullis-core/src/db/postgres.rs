@@ -69,7 +69,8 @@ fn bind<'q>(
 }
 
 impl PgDb {
-    pub(crate) async fn connect(url: &str) -> Result<Self, StoreError> {
+    /// Opens one connection and closes it: says whether (and why not) the database answers.
+    pub(crate) async fn probe(url: &str) -> Result<PgConnectOptions, StoreError> {
         let options: PgConnectOptions = url.parse().map_err(|e| {
             StoreError::Unreachable(format!("the PostgreSQL URL is not valid: {e}"))
         })?;
@@ -91,6 +92,11 @@ impl PgDb {
                 let _ = conn.close().await;
             }
         }
+        Ok(options)
+    }
+
+    pub(crate) async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = Self::probe(url).await?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))

@@ -99,6 +99,21 @@ fn path_of(url: &str) -> Result<PathBuf, ValidationError> {
     Ok(PathBuf::from(rest))
 }
 
+/// Never creates directories: a typo in an explicit URL must not silently make a new, empty
+/// database somewhere (the embedder creates its default data directory).
+fn check_directory(path: &Path) -> Result<(), StoreError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
+    {
+        return Err(StoreError::Unreachable(format!(
+            "cannot open the SQLite database {}: the directory {} does not exist (create it, or fix the URL)",
+            path.display(),
+            parent.display()
+        )));
+    }
+    Ok(())
+}
+
 fn open(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -140,19 +155,19 @@ fn bind<'p>(
 }
 
 impl SqliteDb {
+    /// Whether the database can be opened, without creating or migrating anything.
+    pub(crate) fn probe(url: &str) -> Result<(), StoreError> {
+        let path = path_of(url)?;
+        check_directory(&path)?;
+        if path.exists() {
+            open(&path, true)?.query_row("SELECT 1", [], |_| Ok(()))?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn open(url: &str) -> Result<Self, StoreError> {
         let path = path_of(url)?;
-        // Never create directories here: a typo in an explicit URL must not silently make a
-        // new, empty database somewhere (the embedder creates its default data directory).
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
-            && !parent.is_dir()
-        {
-            return Err(StoreError::Unreachable(format!(
-                "cannot open the SQLite database {}: the directory {} does not exist (create it, or fix the URL)",
-                path.display(),
-                parent.display()
-            )));
-        }
+        check_directory(&path)?;
         let mut writer = open(&path, false)?;
         // Persistent for the file; set before any reader opens.
         writer.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
