@@ -47,6 +47,15 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// The scopes of a space-delimited `scope` value (RFC 6749 §3.3), as a registration lists them.
+pub fn scope_list(raw: Option<&str>) -> Vec<String> {
+    raw.iter()
+        .flat_map(|s| s.split(' '))
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The grant types of a client that names none: a confidential operator client without
 /// redirect URIs is a service (client credentials); everything else signs users in.
 pub fn default_grant_types(

@@ -148,13 +148,7 @@ impl AuthorizationServer {
             .map(|n| n.trim().to_owned())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "Unnamed client".into());
-        let scopes: Vec<String> = request
-            .scope
-            .iter()
-            .flat_map(|s| s.split(' '))
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let scopes = crate::client_rules::scope_list(request.scope.as_deref());
         Registration {
             name: &name,
             redirect_uris: &request.redirect_uris,

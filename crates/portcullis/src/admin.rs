@@ -130,13 +130,7 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
             } else {
                 args.grant_types.clone()
             };
-            let scopes: Vec<String> = args
-                .scope
-                .iter()
-                .flat_map(|s| s.split(' '))
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+            let scopes = client_rules::scope_list(args.scope.as_deref());
             client_rules::Registration {
                 name: &name,
                 redirect_uris: &args.redirect_uris,
