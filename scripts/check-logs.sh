@@ -6,7 +6,7 @@
 #    binding cookies (pcb_);
 #  - JWTs (access tokens, ID tokens): header.payload.signature in base64url;
 #  - the fixed secrets the tests use (passwords, service tokens, internal keys), listed in
-#    crates/portcullis/tests/support/fixed-secrets.txt.
+#    crates/portcullis/tests/it/support/fixed-secrets.txt.
 # Prints each offending file and line number (never the secret itself) and exits 1.
 #
 #   scripts/check-logs.sh LOG_DIR
@@ -26,7 +26,7 @@ if hits=$(grep -H -n -o -E "$patterns" "${logs[@]}" | cut -d: -f1,2); [ -n "$hit
   echo "$hits" >&2
   status=1
 fi
-if hits=$(grep -H -n -F -f crates/portcullis/tests/support/fixed-secrets.txt "${logs[@]}" | cut -d: -f1,2); [ -n "$hits" ]; then
+if hits=$(grep -H -n -F -f crates/portcullis/tests/it/support/fixed-secrets.txt "${logs[@]}" | cut -d: -f1,2); [ -n "$hits" ]; then
   echo "check-logs: fixed test secrets found in server logs (file:line):" >&2
   echo "$hits" >&2
   status=1

@@ -325,7 +325,6 @@ impl Drop for TestApp {
 
 /// Runs a test body once per database back end: `both_backends!(name);` defines
 /// `name::sqlite` and `name::postgres` calling `name(Db)`.
-#[macro_export]
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         $(

@@ -2,7 +2,7 @@
 //! tool, refill, isolation between callers, budgets shared by two servers through the test
 //! Redis, a Redis that stops mid-test, per-address limits, and the metrics.
 
-mod support;
+use crate::support;
 
 use std::{
     process::{Child, Command, Stdio},

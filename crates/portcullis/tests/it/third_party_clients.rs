@@ -5,7 +5,7 @@
 //! client programs are `tests/clients/python_client.py` and `tests/clients/typescript_client.mjs`.
 //! A missing install fails these tests rather than skipping them.
 
-mod support;
+use crate::support;
 
 use std::{
     path::{Path, PathBuf},

@@ -1,7 +1,7 @@
 //! Microservice mode (issue 7): `portcullis backend` and `portcullis mcp --backend-url` as
 //! separate processes on random ports, over real HTTP.
 
-mod support;
+use crate::support;
 
 use std::{
     process::{Child, Command, Stdio},

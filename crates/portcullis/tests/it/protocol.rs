@@ -1,7 +1,7 @@
 //! Protocol behaviour on `/mcp`: discovery, the legacy handshake, tool metadata, version and
 //! header validation, plain JSON responses.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{Db, Era, TestApp, mcp::send};

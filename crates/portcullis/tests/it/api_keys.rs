@@ -1,7 +1,7 @@
 //! API keys, per-tool policy, user context, tenants and the audit trail, over real HTTP against
 //! the real binary (issue 5).
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::{Db, McpClient, TestApp};

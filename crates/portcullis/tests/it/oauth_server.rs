@@ -3,7 +3,7 @@
 //! reuse detection, client credentials, revocation, introspection, key rotation, metadata
 //! documents, and every "deny by default" rule.
 
-mod support;
+use crate::support;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

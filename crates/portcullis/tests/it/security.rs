@@ -1,7 +1,7 @@
 //! The outside security review's findings (issue 15), one test each, against the real binary.
 //! Every test here failed on the code the review read; the item number is in the test's name.
 
-mod support;
+use crate::support;
 
 use std::{
     sync::{

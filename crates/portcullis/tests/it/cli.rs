@@ -1,7 +1,7 @@
 //! The command line as an operator uses it: zero-config start, development tokens, the config
 //! file and environment, and one clear line for each bad setting.
 
-mod support;
+use crate::support;
 
 use std::{process::Command, time::Duration};
 

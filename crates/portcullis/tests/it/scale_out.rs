@@ -1,7 +1,7 @@
 //! Three replicas of one deployment on the test PostgreSQL and Redis (issue 8): the same public
 //! URL, database, Redis prefix and (shared-volume) data directory, on different ports.
 
-mod support;
+use crate::support;
 
 use std::{
     collections::HashSet,

@@ -1,7 +1,7 @@
 //! Operating Portcullis (issue 8): `config check`, `.env`, secrets from files, request ids and
 //! the access log, and `/metrics` read by a Prometheus text-format parser.
 
-mod support;
+use crate::support;
 
 use std::{collections::HashMap, process::Command};
 

@@ -1,7 +1,7 @@
 //! The resource server as a client meets it: challenges, every way a token can be wrong,
 //! metadata, scope step-up, key rotation and discovery, Origin/Host checks.
 
-mod support;
+use crate::support;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};

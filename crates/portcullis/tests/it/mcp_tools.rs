@@ -1,6 +1,6 @@
 //! Every tool, in both protocol eras, on SQLite and PostgreSQL, through the real server.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{Db, Era, TestApp};
