@@ -3,10 +3,15 @@
 # (crates/portcullis/tests/third_party_clients.rs) into target/test-clients/:
 #   target/test-clients/venv               Python venv with PyPI `mcp`
 #   target/test-clients/node/node_modules  npm `@modelcontextprotocol/sdk`
+# and, into the same venv, PyPI `fastmcp` for the third-party upstream MCP servers that the
+# gateway tests put behind Portcullis (tests/upstreams/*.py; the other upstreams use `mcp`
+# itself, plus PyJWT/cryptography, which `mcp` already depends on).
 # Idempotent: a marker file records the pinned versions; nothing is redone while it matches.
 set -euo pipefail
 
 PY_MCP_VERSION="2.3.0"
+# Requires mcp>=2.3.0,<3 and only adds packages to the venv (changes none of mcp's).
+FASTMCP_VERSION="4.2.3"
 NODE_SDK_VERSION="1.32.2"
 # Drives Debian's Chromium (/usr/bin/chromium) in the login-page browser test; never downloads a browser.
 PLAYWRIGHT_VERSION="1.65.1"
@@ -18,6 +23,7 @@ VENV="$DEST/venv"
 NODE_DIR="$DEST/node"
 PY_MARKER="$DEST/.python-installed"
 NODE_MARKER="$DEST/.node-installed"
+UPSTREAM_MARKER="$DEST/.upstreams-installed"
 PYTHON="${PYTHON:-python3}"
 
 log() { echo "install-test-clients: $*" >&2; }
@@ -37,6 +43,27 @@ else
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$py_want"
     "$VENV/bin/python" -c "import importlib.metadata as m; v = m.version('mcp'); assert v == '$PY_MCP_VERSION', v"
     echo "$py_want" > "$PY_MARKER"
+fi
+
+# --- Upstream MCP servers (tests/upstreams) ---------------------------------
+upstream_want="mcp==$PY_MCP_VERSION fastmcp==$FASTMCP_VERSION"
+upstream_present() {
+    # The marker alone is not enough: the venv may have been recreated by the step above.
+    "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('fastmcp') != '$FASTMCP_VERSION')" 2>/dev/null
+}
+if [[ -f "$UPSTREAM_MARKER" && "$(cat "$UPSTREAM_MARKER")" == "$upstream_want" ]] && upstream_present; then
+    log "upstreams: $upstream_want already installed in $VENV"
+else
+    log "upstreams: installing $upstream_want"
+    # mcp is named again so the resolver keeps it at the pinned version.
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $upstream_want
+    "$VENV/bin/python" -c "
+import importlib.metadata as m
+for name, want in (('mcp', '$PY_MCP_VERSION'), ('fastmcp', '$FASTMCP_VERSION')):
+    assert m.version(name) == want, (name, m.version(name))
+import fastmcp.server.auth.providers.jwt, jwt, cryptography, uvicorn
+"
+    echo "$upstream_want" > "$UPSTREAM_MARKER"
 fi
 
 # --- TypeScript SDK ---------------------------------------------------------

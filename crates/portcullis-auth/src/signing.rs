@@ -186,6 +186,18 @@ impl LocalSigner {
     }
 }
 
+impl LocalSigner {
+    /// Signs any claim set under this key (`kid` in the header), e.g. the tokens the gateway
+    /// mints for upstreams, which carry claims an access token for Portcullis does not (`act`).
+    pub fn sign(&self, typ: &str, claims: &impl Serialize) -> Result<String, SigningError> {
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some(typ.to_owned());
+        header.kid = Some(self.kid().to_owned());
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+            .map_err(|e| SigningError::Sign(e.to_string()))
+    }
+}
+
 /// What to put in a minted token.
 #[derive(Debug, Clone)]
 pub struct MintRequest<'a> {

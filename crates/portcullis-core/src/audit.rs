@@ -27,6 +27,8 @@ pub struct AuditEvent {
     /// `authenticate` or the MCP method (`tools/call`, `tools/list` …).
     pub action: String,
     pub tool: Option<String>,
+    /// The upstream MCP server the tool belongs to (gateway mode); `None` for built-in tools.
+    pub upstream: Option<String>,
     /// `allowed` or `denied`.
     pub decision: String,
     pub reason: String,
@@ -45,6 +47,7 @@ impl AuditEvent {
             tenant: None,
             action: action.to_owned(),
             tool: None,
+            upstream: None,
             decision: if allowed { "allowed" } else { "denied" }.to_owned(),
             reason: reason.into(),
         }
@@ -78,6 +81,7 @@ fn event_from_row(row: &dyn Columns) -> Result<AuditEvent, StoreError> {
         tool: row.opt_text(8)?,
         decision: row.text(9)?,
         reason: row.text(10)?,
+        upstream: row.opt_text(11)?,
     })
 }
 
@@ -97,12 +101,13 @@ impl Store {
                 Param::OptText(e.tool.as_deref()),
                 Param::Text(&e.decision),
                 Param::Text(&e.reason),
+                Param::OptText(e.upstream.as_deref()),
             ];
             self.db
                 .execute(
                     "INSERT INTO audit_events (id, occurred_at, method, credential, subject, \
-                     acting_user, tenant_id, action, tool, decision, reason) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     acting_user, tenant_id, action, tool, decision, reason, upstream) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                     &params,
                 )
                 .await
@@ -119,7 +124,7 @@ impl Store {
         self.db
             .fetch_all(
                 "SELECT id, occurred_at, method, credential, subject, acting_user, tenant_id, \
-                 action, tool, decision, reason FROM audit_events \
+                 action, tool, decision, reason, upstream FROM audit_events \
                  WHERE ($1 IS NULL OR occurred_at >= $1) \
                    AND ($2 IS NULL OR decision = $2) \
                    AND ($3 IS NULL OR subject = $3 OR acting_user = $3) \

@@ -2,10 +2,11 @@
 //!
 //! `/ready` checks every dependency at once, each within two seconds, and reports each: the
 //! database always, Redis when rate-limit budgets are shared through it, the REST backend in
-//! microservice mode. It answers 503 when a required one is down; an optional one that is down
+//! microservice mode, and each upstream MCP server in gateway mode (reported, never required:
+//! one upstream being down must not take a replica out of rotation). It answers 503 when a required one is down; an optional one that is down
 //! (Redis with a failure mode that keeps serving) is reported without failing readiness.
 
-use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{borrow::Cow, future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
 use portcullis_core::Store;
@@ -20,7 +21,8 @@ type Probe =
 /// Something the server needs to do its work.
 #[derive(Clone)]
 pub struct Dependency {
-    pub name: &'static str,
+    /// `database`, `redis`, `backend`, or `upstream:<name>`.
+    pub name: Cow<'static, str>,
     /// Down means not ready (else: reported, but still ready).
     pub required: bool,
     probe: Probe,
@@ -36,13 +38,13 @@ impl std::fmt::Debug for Dependency {
 }
 
 impl Dependency {
-    pub fn new<F, Fut>(name: &'static str, required: bool, probe: F) -> Self
+    pub fn new<F, Fut>(name: impl Into<Cow<'static, str>>, required: bool, probe: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
         Self {
-            name,
+            name: name.into(),
             required,
             probe: Arc::new(move || Box::pin(probe())),
         }
@@ -96,7 +98,7 @@ async fn ready(State(dependencies): State<Arc<Vec<Dependency>>>) -> (StatusCode,
                 Value::from(if result.is_ok() { "ok" } else { "unreachable" }),
             );
         }
-        checks.insert(dependency.name.into(), state);
+        checks.insert(dependency.name.to_string(), state);
     }
     body.insert(
         "status".into(),

@@ -77,6 +77,31 @@ fn dependencies(store: &Store, settings: &HttpSettings) -> Vec<Dependency> {
             },
         ));
     }
+    if let Some(gateway) = settings.policy.gateway() {
+        for status in gateway.status() {
+            let (gateway, name) = (gateway.clone(), status.name.clone());
+            out.push(Dependency::new(
+                format!("upstream:{name}"),
+                false,
+                move || {
+                    let (gateway, name) = (gateway.clone(), name.clone());
+                    async move {
+                        let status = gateway.status().into_iter().find(|s| s.name == name);
+                        match status {
+                            Some(s) if s.state == "up" => Ok(()),
+                            Some(s) => Err(format!(
+                                "{} ({} tools listed): {}",
+                                s.state,
+                                s.tools,
+                                s.error.unwrap_or_default()
+                            )),
+                            None => Err("not configured".into()),
+                        }
+                    }
+                },
+            ));
+        }
+    }
     if let Some(portcullis_mcp::TaskSource::Backend(client)) = &settings.tasks {
         let client = client.clone();
         out.push(Dependency::new("backend", true, move || {

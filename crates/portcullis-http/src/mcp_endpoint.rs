@@ -185,7 +185,7 @@ async fn handle(State(ep): State<Arc<Endpoint>>, request: Request) -> Response {
         authorize_and_serve(&ep, parts, bytes.clone(), &peek, method, tool, uses_session).await;
     if let Some(tool) = tool {
         // A known tool's name, or "unknown": names from requests must not become label values.
-        let label = ep.policy.known_tool(tool).unwrap_or("unknown");
+        let label = ep.policy.known_tool(tool).unwrap_or("unknown".into());
         ep.metrics
             .tool_calls
             .get_or_create(&portcullis_metrics::ToolLabels {
@@ -219,7 +219,8 @@ async fn authorize_and_serve(
             tool: tool.to_owned(),
         };
         ep.audit
-            .record(decision(
+            .record(call_decision(
+                &ep.policy,
                 &parts.extensions,
                 method,
                 Some(tool),
@@ -260,7 +261,8 @@ async fn authorize_and_serve(
         ep.metrics.auth(principal.method.as_str(), result);
     }
     ep.audit
-        .record(decision(
+        .record(call_decision(
+            &ep.policy,
             &parts.extensions,
             method,
             tool,
@@ -363,6 +365,21 @@ fn decision(
     // recorded separately, the key id names it.
     event.acting_user = extensions.get::<ActingUser>().map(|a| a.0.clone());
     event.tool = tool.map(str::to_owned);
+    event
+}
+
+/// The audit record of a `tools/call`, naming the upstream the tool belongs to.
+fn call_decision(
+    policy: &Policy,
+    extensions: &axum::http::Extensions,
+    action: &str,
+    tool: Option<&str>,
+    verdict: Result<(), &Denial>,
+) -> AuditEvent {
+    let mut event = decision(extensions, action, tool, verdict);
+    event.upstream = tool
+        .and_then(|t| policy.gateway()?.upstream_of(t).map(str::to_owned))
+        .filter(|_| tool.is_some_and(|t| !policy.serves_builtin(t)));
     event
 }
 

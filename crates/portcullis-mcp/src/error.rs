@@ -142,3 +142,20 @@ impl IntoCallToolResult for ToolError {
         Ok(CallToolResult::structured_error(value).into())
     }
 }
+
+impl From<portcullis_gateway::GatewayError> for ToolError {
+    fn from(error: portcullis_gateway::GatewayError) -> Self {
+        if matches!(
+            error.error_type,
+            "backend_error" | "authentication_error" | "internal_error"
+        ) {
+            tracing::warn!(upstream = %error.upstream, %error, "upstream call failed");
+        }
+        Self {
+            error_type: error.error_type,
+            message: error.message,
+            details: Some(serde_json::json!({ "upstream": error.upstream })),
+            suggestions: vec![error.suggestion],
+        }
+    }
+}

@@ -7,9 +7,14 @@
 //! admin tools accept only API keys with `admin`. The configuration may override any tool, or a
 //! whole group (`tasks_read`, `tasks_write`, `admin`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    borrow::Cow,
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 use portcullis_auth::{AuthMethod, Principal};
+use portcullis_gateway::Gateway;
 use serde::Deserialize;
 
 pub const READ_SCOPE: &str = "tasks:read";
@@ -146,12 +151,18 @@ fn describe(method: AuthMethod) -> &'static str {
     }
 }
 
-/// The policy for every tool this server has.
+/// The policy for every tool this server has: the built-in tools' fixed table, and the tools
+/// of upstream servers as they are listed.
 #[derive(Debug, Clone)]
 pub struct Policy {
     rules: HashMap<&'static str, ToolRule>,
-    /// `tools/list` shows each caller only the tools it may call.
+    /// `tools/list` shows each caller only the tools it may call (or could, after a step-up).
     pub hide_forbidden_tools: bool,
+    /// Upstreams (name, prefix) the configuration names, for `[policy.tools.*]` keys.
+    upstreams: Vec<(String, String)>,
+    /// `[policy.tools.<upstream>]` and `[policy.tools.<exposed tool>]`.
+    upstream_overrides: BTreeMap<String, RuleOverride>,
+    gateway: Option<Arc<Gateway>>,
 }
 
 impl Default for Policy {
@@ -175,25 +186,66 @@ impl Default for Policy {
         Self {
             rules,
             hide_forbidden_tools: true,
+            upstreams: Vec::new(),
+            upstream_overrides: BTreeMap::new(),
+            gateway: None,
         }
     }
+}
+
+/// A rule as written must name at least one method and well-formed scopes.
+fn check_override(name: &str, rule: &RuleOverride) -> Result<(), String> {
+    if rule.methods.as_ref().is_some_and(Vec::is_empty) {
+        return Err(format!(
+            "policy.tools.{name}.methods: list at least one of oauth, api_key, service_token, client_credentials"
+        ));
+    }
+    if let Some(scopes) = &rule.scopes
+        && scopes
+            .iter()
+            .any(|s| s.is_empty() || s.contains(char::is_whitespace))
+    {
+        return Err(format!(
+            "policy.tools.{name}.scopes: each scope must be one non-empty word"
+        ));
+    }
+    Ok(())
 }
 
 impl Policy {
     /// The defaults with `overrides` applied: group entries first, then single tools, so a tool
     /// entry wins over its group's. Unknown names and empty lists are configuration errors.
+    /// `upstreams` are the configured upstreams' (name, prefix): a key naming an upstream, or
+    /// starting with its prefix, is a rule for that upstream's tools (which are known only once
+    /// listed).
     pub fn with_overrides(
         overrides: &BTreeMap<String, RuleOverride>,
         hide_forbidden_tools: bool,
+        upstreams: &[(String, String)],
     ) -> Result<Self, String> {
         let mut policy = Self {
             hide_forbidden_tools,
+            upstreams: upstreams.to_vec(),
             ..Self::default()
         };
-        let entries = resolve_targets(overrides.iter().map(|(name, rule)| (name.clone(), rule)))
+        let (upstream, builtin): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            overrides.iter().partition(|(name, _)| {
+                tools_named(name).is_none()
+                    && upstreams
+                        .iter()
+                        .any(|(u, prefix)| *name == u || name.starts_with(prefix.as_str()))
+            });
+        for (name, rule) in &upstream {
+            check_override(name, rule)?;
+        }
+        policy.upstream_overrides = upstream
+            .into_iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let entries = resolve_targets(builtin.into_iter().map(|(name, rule)| (name.clone(), rule)))
             .map_err(|name| {
                 format!(
-                    "policy.tools.{name}: no tool or group has this name (groups: tasks_read, tasks_write, admin)"
+                    "policy.tools.{name}: no tool, group or upstream has this name (groups: tasks_read, tasks_write, admin)"
                 )
             })?;
         for Targeted {
@@ -202,20 +254,7 @@ impl Policy {
             value: rule,
         } in entries
         {
-            if rule.methods.as_ref().is_some_and(Vec::is_empty) {
-                return Err(format!(
-                    "policy.tools.{name}.methods: list at least one of oauth, api_key, service_token, client_credentials"
-                ));
-            }
-            if let Some(scopes) = &rule.scopes
-                && scopes
-                    .iter()
-                    .any(|s| s.is_empty() || s.contains(char::is_whitespace))
-            {
-                return Err(format!(
-                    "policy.tools.{name}.scopes: each scope must be one non-empty word"
-                ));
-            }
+            check_override(name, rule)?;
             for tool in targets {
                 let entry = policy.rules.get_mut(tool).expect("target exists");
                 if let Some(methods) = &rule.methods {
@@ -229,14 +268,93 @@ impl Policy {
         Ok(policy)
     }
 
-    pub fn rule(&self, tool: &str) -> Option<&ToolRule> {
-        self.rules.get(tool)
+    /// The upstream tools' rules are read from this gateway's listings.
+    pub fn with_gateway(mut self, gateway: Arc<Gateway>) -> Self {
+        self.gateway = Some(gateway);
+        self
     }
 
-    /// The tool's name as the policy holds it (a `'static` name from a fixed table, so fit for
-    /// a metric label), when a rule names it.
-    pub fn known_tool(&self, tool: &str) -> Option<&'static str> {
-        self.rules.get_key_value(tool).map(|(name, _)| *name)
+    /// Only the upstreams' tools: the built-in task and admin tools have no rule, so nobody
+    /// may call or see them (`builtin_tools = false`).
+    pub fn without_builtin_tools(mut self) -> Self {
+        self.rules.clear();
+        self
+    }
+
+    pub fn gateway(&self) -> Option<&Arc<Gateway>> {
+        self.gateway.as_ref()
+    }
+
+    /// Whether the built-in tool `tool` is served (it has a rule).
+    pub fn serves_builtin(&self, tool: &str) -> bool {
+        self.rules.contains_key(tool)
+    }
+
+    /// The rule of a built-in tool, or of an upstream tool as listed: methods `oauth` and
+    /// `api_key`, scope `<upstream>:read` for tools marked read-only and `<upstream>:write`
+    /// otherwise, then `[policy.tools.<upstream>]`, then `[policy.tools.<tool>]`.
+    pub fn rule(&self, tool: &str) -> Option<Cow<'_, ToolRule>> {
+        if let Some(rule) = self.rules.get(tool) {
+            return Some(Cow::Borrowed(rule));
+        }
+        let found = self.gateway.as_ref()?.find(tool)?;
+        let access = if found.tool.read_only {
+            "read"
+        } else {
+            "write"
+        };
+        let mut rule = ToolRule {
+            methods: vec![AuthMethod::Oauth, AuthMethod::ApiKey],
+            scopes: vec![format!("{}:{access}", found.upstream)],
+        };
+        for key in [&*found.upstream, tool] {
+            if let Some(o) = self.upstream_overrides.get(key) {
+                if let Some(methods) = &o.methods {
+                    rule.methods = methods.clone();
+                }
+                if let Some(scopes) = &o.scopes {
+                    rule.scopes = scopes.clone();
+                }
+            }
+        }
+        Some(Cow::Owned(rule))
+    }
+
+    /// The tool's name fit for a metric label: a built-in tool's, or a listed upstream tool's
+    /// (upstream lists are capped, so the label set stays bounded), when a rule names it.
+    pub fn known_tool(&self, tool: &str) -> Option<Cow<'static, str>> {
+        if let Some((name, _)) = self.rules.get_key_value(tool) {
+            return Some(Cow::Borrowed(*name));
+        }
+        self.gateway
+            .as_ref()?
+            .find(tool)
+            .map(|found| Cow::Owned(found.tool.tool.name.to_string()))
+    }
+
+    /// Scopes an OAuth client can ask for: the task scopes while the built-in task tools are
+    /// served, `<upstream>:read` and `<upstream>:write` per upstream, and any scope a rule for
+    /// an upstream names.
+    pub fn scopes_supported(&self) -> Vec<String> {
+        let mut scopes: Vec<String> = SUPPORTED_SCOPES
+            .iter()
+            .filter(|s| {
+                self.rules
+                    .values()
+                    .any(|r| r.scopes.iter().any(|x| x == *s))
+            })
+            .map(|s| s.to_string())
+            .collect();
+        for (name, _) in &self.upstreams {
+            scopes.push(format!("{name}:read"));
+            scopes.push(format!("{name}:write"));
+        }
+        for rule in self.upstream_overrides.values() {
+            scopes.extend(rule.scopes.iter().flatten().cloned());
+        }
+        let mut seen = std::collections::HashSet::new();
+        scopes.retain(|s| seen.insert(s.clone()));
+        scopes
     }
 
     /// Every tool a rule names.
@@ -247,7 +365,7 @@ impl Policy {
     /// May `principal` call `tool`? A tool no rule names is refused, so a tool added to the
     /// router but forgotten here is callable by nobody rather than by everybody.
     pub fn check(&self, tool: &str, principal: &Principal) -> Result<(), Denial> {
-        let Some(rule) = self.rules.get(tool) else {
+        let Some(rule) = self.rule(tool) else {
             return Err(Denial::NoRule {
                 tool: tool.to_owned(),
             });
@@ -267,10 +385,22 @@ impl Policy {
         }
     }
 
-    /// Whether `tools/list` shows `tool` to `principal`.
+    /// Whether `tools/list` shows `tool` to `principal`: what it may call, and what it could
+    /// call after an OAuth step-up (a client never asks for a scope of a tool it cannot see).
+    /// A tool that never accepts the caller's kind of credential stays hidden.
     pub fn lists(&self, tool: &str, principal: Option<&Principal>) -> bool {
         match principal {
-            Some(p) if self.hide_forbidden_tools => self.check(tool, p).is_ok(),
+            Some(p) if self.hide_forbidden_tools => match self.check(tool, p) {
+                Ok(()) => true,
+                Err(Denial::Scope { .. }) => {
+                    p.method == AuthMethod::Oauth
+                        && self.rule(tool).is_some_and(|rule| {
+                            let requestable = self.scopes_supported();
+                            rule.scopes.iter().all(|s| requestable.contains(s))
+                        })
+                }
+                Err(_) => false,
+            },
             _ => true,
         }
     }
@@ -279,19 +409,18 @@ impl Policy {
     /// granted among `tool`'s and the OAuth-requestable ones, plus every scope the tool needs,
     /// so a client that re-authorizes with exactly this list loses nothing it had.
     pub fn step_up_scope(&self, tool: &str, principal: &Principal) -> String {
-        let mut scopes: Vec<&str> = SUPPORTED_SCOPES
-            .iter()
-            .copied()
+        let mut scopes: Vec<String> = self
+            .scopes_supported()
+            .into_iter()
             .filter(|s| principal.scopes.contains(s))
             .collect();
         for s in self
-            .rules
-            .get(tool)
-            .map(|r| &r.scopes)
+            .rule(tool)
+            .map(|r| r.scopes.clone())
             .into_iter()
             .flatten()
         {
-            if !scopes.contains(&s.as_str()) {
+            if !scopes.contains(&s) {
                 scopes.push(s);
             }
         }
@@ -379,7 +508,7 @@ mod tests {
                 },
             ),
         ]);
-        let p = Policy::with_overrides(&toml_rules, false).unwrap();
+        let p = Policy::with_overrides(&toml_rules, false, &[]).unwrap();
         let oauth = principal(AuthMethod::Oauth, "admin");
         assert!(p.check("list_users", &oauth).is_ok());
         assert!(p.check("delete_user", &oauth).is_err());
@@ -393,7 +522,7 @@ mod tests {
         );
         for bad in ["nope", "tasks"] {
             let rules = BTreeMap::from([(bad.to_owned(), RuleOverride::default())]);
-            assert!(Policy::with_overrides(&rules, true).is_err());
+            assert!(Policy::with_overrides(&rules, true, &[]).is_err());
         }
         let empty = BTreeMap::from([(
             "list_tasks".to_owned(),
@@ -402,6 +531,6 @@ mod tests {
                 scopes: None,
             },
         )]);
-        assert!(Policy::with_overrides(&empty, true).is_err());
+        assert!(Policy::with_overrides(&empty, true, &[]).is_err());
     }
 }

@@ -8,12 +8,13 @@ use portcullis_core::{Store, TenantAdmin, TenantId};
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     handler::server::router::tool::ToolRouter,
+    handler::server::tool::{IntoCallToolResult, ToolCallContext},
     model::{
-        CacheScope, Implementation, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
-        ResultType, ServerCapabilities, ServerConfig,
+        CacheScope, CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
+        PaginatedRequestParams, ProtocolVersion, ResultType, ServerCapabilities, ServerConfig,
+        Tool,
     },
     service::RequestContext,
-    tool_handler,
 };
 
 use crate::{
@@ -108,8 +109,76 @@ impl PortcullisMcp {
     }
 }
 
-#[tool_handler(router = self.tool_router)]
+impl PortcullisMcp {
+    /// A call for an upstream's tool: the policy again (the HTTP layer checked first), then the
+    /// upstream, on the acting user's own connection.
+    async fn call_upstream(
+        &self,
+        request: CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let principal = context
+            .extensions
+            .get::<Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>())
+            .ok_or_else(|| ErrorData::invalid_request("the request is not authenticated", None))?;
+        let tool = request.name.as_ref();
+        let Some(gateway) = self.policy.gateway() else {
+            return Err(ErrorData::invalid_params(
+                format!("Unknown tool: {tool}"),
+                None,
+            ));
+        };
+        if let Err(denial) = self.policy.check(tool, principal) {
+            return ToolError::forbidden(&denial).into_call_tool_result();
+        }
+        match gateway.call(tool, request.arguments, principal).await {
+            Ok(result) => Ok(result.into()),
+            Err(error) => ToolError::from(error).into_call_tool_result(),
+        }
+    }
+
+    /// Every tool served: the built-in ones still enabled, then each upstream's.
+    fn all_tools(&self) -> Vec<Tool> {
+        let mut tools: Vec<Tool> = self
+            .tool_router
+            .list_all()
+            .into_iter()
+            .filter(|tool| self.policy.serves_builtin(&tool.name))
+            .collect();
+        if let Some(gateway) = self.policy.gateway() {
+            tools.extend(gateway.tools().into_iter().map(|found| found.tool.tool));
+        }
+        tools
+    }
+}
+
 impl ServerHandler for PortcullisMcp {
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if self.tool_router.has_route(request.name.as_ref())
+            && self.policy.serves_builtin(request.name.as_ref())
+        {
+            let tcc = ToolCallContext::new(self, request, context);
+            return self.tool_router.call(tcc).await;
+        }
+        self.call_upstream(request, &context).await
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        match self.tool_router.get(name) {
+            Some(tool) if self.policy.serves_builtin(name) => Some(tool.clone()),
+            _ => self
+                .policy
+                .gateway()
+                .and_then(|g| g.find(name))
+                .map(|found| found.tool.tool),
+        }
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("portcullis", env!("CARGO_PKG_VERSION")))
@@ -132,8 +201,7 @@ impl ServerHandler for PortcullisMcp {
             .get::<Parts>()
             .and_then(|parts| parts.extensions.get::<Principal>());
         let tools = self
-            .tool_router
-            .list_all()
+            .all_tools()
             .into_iter()
             .filter(|tool| self.policy.lists(&tool.name, principal))
             .collect();

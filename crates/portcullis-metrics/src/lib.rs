@@ -94,8 +94,8 @@ pub struct RouteLabels {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ToolLabels {
-    /// A tool the policy knows, or `unknown`.
-    pub tool: &'static str,
+    /// A tool the policy knows (built-in, or listed by a capped upstream), or `unknown`.
+    pub tool: std::borrow::Cow<'static, str>,
     pub status: u16,
 }
 

@@ -362,6 +362,15 @@ pub struct ServeArgs {
     /// across replicas) [default: false, every request stands alone].
     #[arg(long, env = "PORTCULLIS_LEGACY_SESSIONS", num_args = 0..=1, default_missing_value = "true")]
     pub legacy_sessions: Option<bool>,
+    /// An upstream MCP server to put behind Portcullis, NAME=URL (repeatable, or comma-separated
+    /// in the environment); every other upstream setting at its default. Full settings go in
+    /// the configuration file's [[upstreams]] tables.
+    #[arg(long, env = "PORTCULLIS_UPSTREAM", value_delimiter = ',')]
+    pub upstream: Option<Vec<String>>,
+    /// Serve the built-in task and admin tools; false when Portcullis only fronts upstreams
+    /// [default: true].
+    #[arg(long, env = "PORTCULLIS_BUILTIN_TOOLS", num_args = 0..=1, default_missing_value = "true")]
+    pub builtin_tools: Option<bool>,
     /// tools/list shows each caller only the tools the policy lets it call [default: true].
     /// Per-tool rules are set in the configuration file's [policy.tools.*] tables.
     #[arg(long, env = "PORTCULLIS_HIDE_FORBIDDEN_TOOLS", num_args = 0..=1, default_missing_value = "true")]

@@ -47,7 +47,7 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Settings that exist only as tables of the configuration file.
-const FILE_ONLY: [&str; 3] = ["clients", "policy", "rate_limits"];
+const FILE_ONLY: [&str; 4] = ["clients", "policy", "rate_limits", "upstreams"];
 
 impl ConfigError {
     /// A setting whose environment variable is not `PORTCULLIS_<KEY>` (the design documents'
@@ -139,6 +139,10 @@ struct FileConfig {
     backend_url: Option<String>,
     backend_timeout_secs: Option<f64>,
     backend_retries: Option<u32>,
+    /// `[[upstreams]]`: MCP servers Portcullis fronts (see `portcullis_gateway::UpstreamConfig`).
+    #[serde(default)]
+    upstreams: Vec<portcullis_gateway::UpstreamConfig>,
+    builtin_tools: Option<bool>,
 }
 
 /// `[rate_limits.tools.<tool or group>]`: a budget of its own for a tool, or one shared by a
@@ -273,6 +277,12 @@ pub struct ServeSettings {
     pub file_microservice: FileMicroservice,
     /// `[policy.tools.*]` as given (the effective policy is the defaults with these applied).
     pub policy_overrides: std::collections::BTreeMap<String, portcullis_mcp::RuleOverride>,
+    /// The upstream MCP servers, as configured (file tables and `--upstream` shortcuts) and
+    /// as checked.
+    pub upstream_configs: Vec<portcullis_gateway::UpstreamConfig>,
+    pub upstreams: Vec<portcullis_gateway::UpstreamSpec>,
+    /// Serve the built-in task and admin tools.
+    pub builtin_tools: bool,
 }
 
 /// The configuration file's microservice keys (secrets included: files are for operators).
@@ -361,7 +371,10 @@ fn ranged(
     }
 }
 
-fn configured_client(c: FileClient) -> Result<portcullis_oauth::ConfiguredClient, ConfigError> {
+fn configured_client(
+    c: FileClient,
+    supported_scopes: &[String],
+) -> Result<portcullis_oauth::ConfiguredClient, ConfigError> {
     let bad = |problem: String| {
         ConfigError::new(
             "clients",
@@ -405,7 +418,7 @@ fn configured_client(c: FileClient) -> Result<portcullis_oauth::ConfiguredClient
         introspection: c.introspection,
         by_operator: true,
     }
-    .check(&portcullis_mcp::SUPPORTED_SCOPES)
+    .check(supported_scopes)
     .map_err(|problem| bad(problem.to_string()))?;
     Ok(portcullis_oauth::ConfiguredClient {
         name,
@@ -680,10 +693,33 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
             .unwrap_or(60),
         1..=600,
     )?;
-    let clients = file
-        .clients
+    let builtin_tools = args.builtin_tools.or(file.builtin_tools).unwrap_or(true);
+    let (upstream_configs, upstreams) =
+        upstreams(args, std::mem::take(&mut file.upstreams), builtin_tools)?;
+    let hide_forbidden_tools = args
+        .hide_forbidden_tools
+        .or(file.policy.hide_forbidden_tools)
+        .unwrap_or(true);
+    let prefixes: Vec<(String, String)> = upstreams
+        .iter()
+        .map(|u| (u.name.clone(), u.prefix.clone()))
+        .collect();
+    let mut policy =
+        portcullis_mcp::Policy::with_overrides(&file.policy.tools, hide_forbidden_tools, &prefixes)
+            .map_err(|problem| {
+                ConfigError::new(
+                    "policy",
+                    problem,
+                    "fix the [policy.tools.*] table in the configuration file",
+                )
+            })?;
+    if !builtin_tools {
+        policy = policy.without_builtin_tools();
+    }
+    let supported_scopes = policy.scopes_supported();
+    let clients = std::mem::take(&mut file.clients)
         .into_iter()
-        .map(configured_client)
+        .map(|c| configured_client(c, &supported_scopes))
         .collect::<Result<Vec<_>, _>>()?;
     let redirect_schemes = match args
         .allowed_redirect_schemes
@@ -747,18 +783,6 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         dev_mode: args.dev_mode.or(file.dev_mode).unwrap_or(false),
         clients,
     };
-    let hide_forbidden_tools = args
-        .hide_forbidden_tools
-        .or(file.policy.hide_forbidden_tools)
-        .unwrap_or(true);
-    let policy = portcullis_mcp::Policy::with_overrides(&file.policy.tools, hide_forbidden_tools)
-        .map_err(|problem| {
-        ConfigError::new(
-            "policy",
-            problem,
-            "fix the [policy.tools.*] table in the configuration file",
-        )
-    })?;
     let policy_overrides = std::mem::take(&mut file.policy.tools);
     let file_microservice = FileMicroservice {
         service_auth_token: file.service_auth_token.take().map(Into::into),
@@ -800,6 +824,9 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         )? as usize,
     };
     Ok(ServeSettings {
+        upstream_configs,
+        upstreams,
+        builtin_tools,
         policy_overrides,
         connections,
         request_timeout,
@@ -837,6 +864,50 @@ pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         max_body_bytes,
         log_json,
     })
+}
+
+/// `[[upstreams]]` from the file, then each `--upstream NAME=URL`, checked as one set.
+fn upstreams(
+    args: &ServeArgs,
+    mut configs: Vec<portcullis_gateway::UpstreamConfig>,
+    builtin_tools: bool,
+) -> Result<
+    (
+        Vec<portcullis_gateway::UpstreamConfig>,
+        Vec<portcullis_gateway::UpstreamSpec>,
+    ),
+    ConfigError,
+> {
+    for raw in args.upstream.iter().flatten() {
+        configs.push(
+            portcullis_gateway::UpstreamConfig::from_shortcut(raw)
+                .map_err(|e| ConfigError::new("upstream", e.problem, e.fix))?,
+        );
+    }
+    let builtin: Vec<&str> = if builtin_tools {
+        portcullis_mcp::GROUPS
+            .iter()
+            .flat_map(|(_, tools)| tools.iter().copied())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let specs = portcullis_gateway::validate(&configs, &builtin, &|var| std::env::var(var).ok())
+        .map_err(|e| {
+            ConfigError::new(
+                "upstreams",
+                format!("upstream {:?}: `{}` {}", e.name, e.key, e.problem),
+                e.fix,
+            )
+        })?;
+    if !builtin_tools && specs.is_empty() {
+        return Err(ConfigError::new(
+            "builtin_tools",
+            "is false and no upstream is configured, so there would be no tools",
+            "add an [[upstreams]] table or --upstream NAME=URL, or keep the built-in tools",
+        ));
+    }
+    Ok((configs, specs))
 }
 
 /// `rate` (N/UNIT or off) with `burst`, else the default; `None` when off.

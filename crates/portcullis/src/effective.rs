@@ -173,6 +173,12 @@ pub fn effective(s: &ServeSettings, backend: Option<&BackendConfig>) -> Effectiv
         e.notes
             .push(format!("internal_api_key = {MASK:?} (set; not printed)"));
     }
+    e.set("builtin_tools", s.builtin_tools);
+    if !s.upstream_configs.is_empty() {
+        // Upstream secrets are never in the file: only the names of their files and variables.
+        let upstreams = Value::try_from(&s.upstream_configs).expect("upstreams serialize");
+        e.set("upstreams", upstreams);
+    }
     // Tables last: TOML puts them after the plain keys anyway.
     let mut policy = Table::new();
     policy.insert(

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use portcullis_auth::{KeySource, ResourceServer, ResourceServerConfig, RevocationCheck};
 use portcullis_core::Store;
+use portcullis_gateway::{Credentials, Gateway, TokenIssuer};
 use portcullis_http::{HttpSettings, OriginPolicy, RateLimits};
-use portcullis_mcp::{SUPPORTED_SCOPES, TaskSource};
+use portcullis_mcp::TaskSource;
 use portcullis_oauth::{AuthorizationServer, AuthorizationServerConfig, KeyRing};
 use portcullis_ratelimit::RateLimiter;
 
@@ -52,6 +53,15 @@ pub async fn run_with(
         TokenKeys::Local => Some(Arc::new(authorization_server(&settings, &store).await?)),
         _ => None,
     };
+    let (gateway, upstream_jwks) = gateway(&settings, authorization_server.as_deref())?;
+    let mut upstream_tasks = Vec::new();
+    let mut settings = settings;
+    if let Some(gateway) = &gateway {
+        upstream_tasks = gateway.start().await;
+        settings.policy = Arc::new((*settings.policy).clone().with_gateway(gateway.clone()));
+    }
+    let settings = settings;
+    let common = &settings.common;
     let resource_server = Arc::new(
         resource_server(
             &settings,
@@ -90,6 +100,16 @@ pub async fn run_with(
     };
     let (audit, audit_writer) = portcullis_http::AuditSink::spawn(store.clone());
     let mut app = portcullis_http::app(store.clone(), resource_server, audit, http);
+    if let Some(keys) = upstream_jwks {
+        // No built-in authorization server publishes the key upstream tokens are signed with.
+        app = app.route(
+            "/jwks.json",
+            axum::routing::get(move || {
+                let keys = keys.clone();
+                async move { axum::Json(keys.jwks()) }
+            }),
+        );
+    }
     let maintenance = authorization_server.as_ref().map(|server| {
         let endpoints = server
             .clone()
@@ -122,7 +142,12 @@ pub async fn run_with(
         None => None,
     };
     crate::server::serve(listener, app, tls, settings.connections, shutdown_signal()).await?;
-    for task in maintenance.into_iter().chain(metrics).chain([sweeper]) {
+    for task in maintenance
+        .into_iter()
+        .chain(metrics)
+        .chain([sweeper])
+        .chain(upstream_tasks)
+    {
         task.abort();
     }
     // The router (and with it every audit sender) is gone: the writer records what is queued.
@@ -132,6 +157,50 @@ pub async fn run_with(
     }
     store.close().await;
     Ok(())
+}
+
+/// The gateway, and the key ring `/jwks.json` must publish for it.
+type GatewayParts = (Option<Arc<Gateway>>, Option<Arc<KeyRing>>);
+
+/// The gateway to the configured upstreams, if any, and the key ring to publish at
+/// `/jwks.json` when upstream tokens need one and no built-in authorization server does it.
+fn gateway(
+    settings: &ServeSettings,
+    authorization_server: Option<&AuthorizationServer>,
+) -> anyhow::Result<GatewayParts> {
+    if settings.upstreams.is_empty() {
+        return Ok((None, None));
+    }
+    let signs = settings
+        .upstreams
+        .iter()
+        .any(|u| matches!(u.credentials, Credentials::Jwt { .. }));
+    let (keys, publish) = match (signs, authorization_server) {
+        (false, _) => (None, None),
+        (true, Some(server)) => (Some(server.keys()), None),
+        (true, None) => {
+            let keys = Arc::new(
+                KeyRing::open(
+                    &settings.common.keys_dir(),
+                    settings.authorization.key_retention(),
+                )
+                .context("cannot load or create the key that signs upstream tokens (check --data-dir permissions)")?,
+            );
+            (Some(keys.clone()), Some(keys))
+        }
+    };
+    let issuer = keys.map(|keys| TokenIssuer {
+        signer: Arc::new(move || keys.signer()),
+        issuer: settings.common.public_base(),
+        tenant_claim: settings.tenant_claim.clone(),
+    });
+    for upstream in &settings.upstreams {
+        tracing::info!(upstream = %upstream.name, prefix = %upstream.prefix, "fronting an upstream MCP server");
+    }
+    Ok((
+        Some(Arc::new(Gateway::new(settings.upstreams.clone(), issuer))),
+        publish,
+    ))
 }
 
 /// The limiter (in process, or on Redis) with the configured budgets.
@@ -206,7 +275,7 @@ async fn authorization_server(
     let mut config = AuthorizationServerConfig::new(
         common.effective_issuer(),
         resource,
-        SUPPORTED_SCOPES.iter().map(|s| s.to_string()).collect(),
+        settings.policy.scopes_supported(),
     );
     config.audience = common.audience.clone();
     if common.loopback_aliases {
@@ -261,7 +330,7 @@ pub async fn resource_server(
     let mut config = ResourceServerConfig::new(resource, common.effective_issuer(), keys);
     config.audience = Some(common.audience.clone());
     config.leeway = settings.leeway;
-    config.scopes_supported = SUPPORTED_SCOPES.iter().map(|s| s.to_string()).collect();
+    config.scopes_supported = settings.policy.scopes_supported();
     config.tenant_claim = settings.tenant_claim.clone();
     config.min_key_refresh_interval = settings.jwks_min_refresh;
     config.resource_name = Some("Portcullis".into());

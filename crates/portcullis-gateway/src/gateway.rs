@@ -1,0 +1,144 @@
+//! Every upstream behind one endpoint: the merged tool list and routing by prefix.
+
+use std::sync::Arc;
+
+use portcullis_auth::Principal;
+use rmcp::model::CallToolResult;
+
+use crate::{
+    config::UpstreamSpec,
+    error::GatewayError,
+    identity::{Acting, IdentityProvider, TokenCache, TokenIssuer},
+    upstream::{ExposedTool, Upstream, UpstreamStatus},
+};
+
+/// An upstream tool, found by its exposed name.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub upstream: Arc<str>,
+    pub tool: ExposedTool,
+}
+
+pub struct Gateway {
+    upstreams: Vec<Arc<Upstream>>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.upstreams.iter().map(|u| u.name()).collect();
+        f.debug_struct("Gateway")
+            .field("upstreams", &names)
+            .finish()
+    }
+}
+
+impl Gateway {
+    /// `issuer` signs the tokens of `jwt` upstreams; without it their calls fail closed.
+    pub fn new(specs: Vec<UpstreamSpec>, issuer: Option<TokenIssuer>) -> Self {
+        let tokens = Arc::new(TokenCache::default());
+        // Never follow redirects: a redirect would carry the upstream credentials elsewhere.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("the HTTP client builds with static settings");
+        let upstreams = specs
+            .into_iter()
+            .map(|spec| {
+                let identity = IdentityProvider {
+                    upstream: spec.name.as_str().into(),
+                    credentials: spec.credentials.clone(),
+                    issuer: issuer.clone(),
+                    tokens: tokens.clone(),
+                };
+                Arc::new(Upstream::new(spec, identity, http.clone()))
+            })
+            .collect();
+        Self { upstreams }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.upstreams.is_empty()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.upstreams.iter().map(|u| u.name())
+    }
+
+    /// The upstream an exposed name belongs to (prefixes never overlap).
+    fn owner(&self, exposed: &str) -> Option<&Arc<Upstream>> {
+        self.upstreams
+            .iter()
+            .find(|u| exposed.starts_with(&u.spec.prefix))
+    }
+
+    /// The upstream name whose prefix `exposed` starts with, whether or not such a tool exists.
+    pub fn upstream_of(&self, exposed: &str) -> Option<&str> {
+        self.owner(exposed).map(|u| u.name())
+    }
+
+    pub fn find(&self, exposed: &str) -> Option<Found> {
+        let upstream = self.owner(exposed)?;
+        upstream.tool(exposed).map(|tool| Found {
+            upstream: upstream.name().into(),
+            tool,
+        })
+    }
+
+    /// Every upstream's listed tools, in configuration order.
+    pub fn tools(&self) -> Vec<Found> {
+        self.upstreams
+            .iter()
+            .flat_map(|u| {
+                let name: Arc<str> = u.name().into();
+                u.tools()
+                    .iter()
+                    .cloned()
+                    .map(move |tool| Found {
+                        upstream: name.clone(),
+                        tool,
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Calls an upstream tool for `principal` (already authorized by the policy).
+    pub async fn call(
+        &self,
+        exposed: &str,
+        arguments: Option<serde_json::Map<String, serde_json::Value>>,
+        principal: &Principal,
+    ) -> Result<CallToolResult, GatewayError> {
+        let Some(upstream) = self.owner(exposed) else {
+            return Err(GatewayError::not_found("none", exposed));
+        };
+        let Some(tool) = upstream.tool(exposed) else {
+            return Err(GatewayError::not_found(upstream.name(), exposed));
+        };
+        let acting = Acting::of(principal, upstream.name());
+        upstream.call(&tool, arguments, &acting).await
+    }
+
+    pub fn status(&self) -> Vec<UpstreamStatus> {
+        self.upstreams.iter().map(|u| u.status()).collect()
+    }
+
+    /// Lists every upstream once (so the first requests see their tools), then keeps the lists
+    /// current in the background. Returns the background tasks.
+    pub async fn start(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        let first = self.upstreams.iter().map(|u| {
+            let u = u.clone();
+            async move {
+                match u.refresh().await {
+                    Ok(n) => tracing::info!(upstream = u.name(), tools = n, "upstream ready"),
+                    Err(error) => tracing::warn!(upstream = u.name(), %error, "upstream not reachable yet; its tools appear once it is"),
+                }
+            }
+        });
+        futures::future::join_all(first).await;
+        self.upstreams
+            .iter()
+            .map(|u| tokio::spawn(u.clone().maintain()))
+            .collect()
+    }
+}

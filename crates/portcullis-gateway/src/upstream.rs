@@ -1,0 +1,555 @@
+//! One upstream MCP server: its connections (an rmcp client per acting user over HTTP, or a
+//! supervised stdio process), its cached tool list, and its health.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use rmcp::{
+    ClientHandler, RoleClient, ServiceExt,
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ClientConfig,
+        Implementation, Tool,
+    },
+    service::{NotificationContext, RunningService, ServiceError},
+    transport::{
+        StreamableHttpClientTransport, TokioChildProcess,
+        streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use tokio::sync::{Notify, OnceCell};
+
+use crate::{
+    config::{Target, UpstreamSpec},
+    error::GatewayError,
+    identity::{Acting, IdentityProvider},
+    transport::IdentityClient,
+};
+
+/// An upstream may offer at most this many tools; more are ignored (and logged), so a broken or
+/// hostile upstream cannot grow the merged list, the policy table or the metric labels.
+pub const MAX_TOOLS: usize = 1000;
+/// HTTP sessions per upstream (one per acting user); the least recently used idle one goes.
+const MAX_SESSIONS: usize = 1000;
+/// The largest answer read from an upstream.
+const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// Listed tools stay usable this many TTLs after the last successful listing.
+const STALE_TTLS: u32 = 12;
+
+/// A tool of this upstream as Portcullis exposes it.
+#[derive(Debug, Clone)]
+pub struct ExposedTool {
+    /// Renamed with the prefix.
+    pub tool: Tool,
+    /// The upstream's own name for it.
+    pub original: String,
+    pub read_only: bool,
+    pub idempotent: bool,
+}
+
+#[derive(Default)]
+struct Catalog {
+    tools: Arc<Vec<ExposedTool>>,
+    by_name: HashMap<String, usize>,
+    listed_at: Option<Instant>,
+    last_error: Option<String>,
+}
+
+/// What `/ready` reports of an upstream.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UpstreamStatus {
+    pub name: String,
+    /// `up`, `stale` (listed before, failing now) or `down`.
+    pub state: &'static str,
+    pub tools: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+type Session = RunningService<RoleClient, Notifications>;
+
+/// One connection slot: opened on first use, replaced when it closes.
+struct Slot {
+    session: OnceCell<Session>,
+    last_used: Mutex<Instant>,
+    in_flight: AtomicUsize,
+}
+
+impl Slot {
+    fn new() -> Self {
+        Self {
+            session: OnceCell::new(),
+            last_used: Mutex::new(Instant::now()),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// Counts a call as in flight for as long as it lives.
+struct InFlight(Arc<Slot>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The client side of an upstream connection: it only listens for `tools/list_changed`.
+#[derive(Clone)]
+struct Notifications {
+    changed: Arc<Notify>,
+}
+
+impl ClientHandler for Notifications {
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        // A stored permit: the maintenance loop lists again even if it is busy right now.
+        self.changed.notify_one();
+    }
+
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("portcullis-gateway", env!("CARGO_PKG_VERSION")),
+        )
+    }
+}
+
+/// Restarts of a stdio upstream that keeps dying are spaced out.
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+    not_before: Option<Instant>,
+}
+
+pub struct Upstream {
+    pub spec: UpstreamSpec,
+    identity: Arc<IdentityProvider>,
+    http: reqwest::Client,
+    slots: Mutex<HashMap<Acting, Arc<Slot>>>,
+    catalog: RwLock<Catalog>,
+    changed: Arc<Notify>,
+    backoff: Mutex<Backoff>,
+}
+
+impl Upstream {
+    pub fn new(spec: UpstreamSpec, identity: IdentityProvider, http: reqwest::Client) -> Self {
+        Self {
+            spec,
+            identity: Arc::new(identity),
+            http,
+            slots: Mutex::default(),
+            catalog: RwLock::default(),
+            changed: Arc::new(Notify::new()),
+            backoff: Mutex::default(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// The connection key of a call: per user for HTTP and per-user stdio, one shared process
+    /// otherwise.
+    fn key(&self, acting: &Acting) -> Acting {
+        match &self.spec.target {
+            Target::Http(_) => acting.clone(),
+            Target::Stdio {
+                per_user: Some(_), ..
+            } => Acting {
+                scope: String::new(),
+                client_id: None,
+                ..acting.clone()
+            },
+            Target::Stdio { per_user: None, .. } => Acting::gateway(&self.spec.name),
+        }
+    }
+
+    /// The session for `acting`, opening it if needed; a closed one is replaced.
+    async fn session(&self, acting: &Acting) -> Result<(Arc<Slot>, InFlight), GatewayError> {
+        let key = self.key(acting);
+        let slot = {
+            let mut slots = self.slots.lock().expect("slots");
+            let closed = slots
+                .get(&key)
+                .is_some_and(|s| s.session.get().is_some_and(|s| s.is_closed()));
+            if closed {
+                slots.remove(&key);
+            }
+            if !slots.contains_key(&key) {
+                self.make_room(&mut slots)?;
+                slots.insert(key.clone(), Arc::new(Slot::new()));
+            }
+            slots[&key].clone()
+        };
+        slot.in_flight.fetch_add(1, Ordering::AcqRel);
+        let guard = InFlight(slot.clone());
+        *slot.last_used.lock().expect("slot") = Instant::now();
+        let opened = tokio::time::timeout(
+            self.spec.timeout,
+            slot.session.get_or_try_init(|| self.open(&key)),
+        )
+        .await;
+        match opened {
+            Ok(Ok(_)) => Ok((slot, guard)),
+            Ok(Err(e)) => {
+                self.forget(&key, &slot);
+                Err(e)
+            }
+            Err(_) => {
+                self.forget(&key, &slot);
+                Err(GatewayError::timeout(&self.spec.name, self.spec.timeout))
+            }
+        }
+    }
+
+    fn forget(&self, key: &Acting, slot: &Arc<Slot>) {
+        let mut slots = self.slots.lock().expect("slots");
+        if slots.get(key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            slots.remove(key);
+        }
+    }
+
+    /// Keeps the number of connections under the cap: the least recently used idle one goes.
+    fn make_room(&self, slots: &mut HashMap<Acting, Arc<Slot>>) -> Result<(), GatewayError> {
+        let cap = match &self.spec.target {
+            Target::Stdio {
+                per_user: Some(cap),
+                ..
+            } => *cap,
+            _ => MAX_SESSIONS,
+        };
+        while slots.len() >= cap {
+            let idle = slots
+                .iter()
+                .filter(|(_, s)| s.in_flight.load(Ordering::Acquire) == 0)
+                .min_by_key(|(_, s)| *s.last_used.lock().expect("slot"))
+                .map(|(k, _)| k.clone());
+            match idle {
+                Some(key) => {
+                    slots.remove(&key);
+                }
+                None => {
+                    return Err(GatewayError::backend(
+                        &self.spec.name,
+                        format!("all {cap} upstream connections are busy"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes connections unused for the idle time.
+    pub fn reap_idle(&self) {
+        let idle = self.spec.idle;
+        self.slots.lock().expect("slots").retain(|_, s| {
+            s.in_flight.load(Ordering::Acquire) > 0
+                || s.last_used.lock().expect("slot").elapsed() < idle
+        });
+    }
+
+    async fn open(&self, key: &Acting) -> Result<Session, GatewayError> {
+        let name = &self.spec.name;
+        let handler = Notifications {
+            changed: self.changed.clone(),
+        };
+        match &self.spec.target {
+            Target::Http(url) => {
+                let client = IdentityClient {
+                    http: self.http.clone(),
+                    identity: self.identity.clone(),
+                    acting: Arc::new(key.clone()),
+                };
+                let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
+                config.max_json_response_size = MAX_RESPONSE_BYTES;
+                config.max_sse_event_size = MAX_RESPONSE_BYTES;
+                let transport = StreamableHttpClientTransport::with_client(client, config);
+                handler.serve(transport).await.map_err(|e| {
+                    let text = e.to_string();
+                    if text.contains("401")
+                        || text.contains("403")
+                        || text.to_ascii_lowercase().contains("auth")
+                    {
+                        GatewayError::authentication(name)
+                    } else {
+                        GatewayError::connection(name, text)
+                    }
+                })
+            }
+            Target::Stdio {
+                program, args, env, ..
+            } => {
+                self.wait_backoff()?;
+                let mut command = tokio::process::Command::new(program);
+                command.args(args).env_clear().envs(env).kill_on_drop(true);
+                // A minimal PATH so `uvx`, `npx` and friends resolve as they would in a shell.
+                if !env.contains_key("PATH") {
+                    command.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+                }
+                if !env.contains_key("HOME")
+                    && let Some(home) = std::env::var_os("HOME")
+                {
+                    command.env("HOME", home);
+                }
+                let spawned = TokioChildProcess::builder(command)
+                    .stderr(std::process::Stdio::inherit())
+                    .spawn()
+                    .map_err(|e| {
+                        GatewayError::connection(name, format!("cannot start {program}: {e}"))
+                    });
+                let result = match spawned {
+                    Ok((process, _)) => handler.serve(process).await.map_err(|e| {
+                        GatewayError::connection(
+                            name,
+                            format!("{program} did not start an MCP session: {e}"),
+                        )
+                    }),
+                    Err(e) => Err(e),
+                };
+                self.record_start(result.is_ok());
+                if result.is_ok() {
+                    tracing::info!(upstream = %name, %program, "started the stdio upstream");
+                }
+                result
+            }
+        }
+    }
+
+    fn wait_backoff(&self) -> Result<(), GatewayError> {
+        let backoff = self.backoff.lock().expect("backoff");
+        match backoff.not_before {
+            Some(at) if at > Instant::now() => Err(GatewayError::connection(
+                &self.spec.name,
+                format!(
+                    "the program exited; restarting in {} s",
+                    (at - Instant::now()).as_secs().max(1)
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn record_start(&self, ok: bool) {
+        let mut backoff = self.backoff.lock().expect("backoff");
+        if ok {
+            *backoff = Backoff::default();
+        } else {
+            backoff.failures += 1;
+            let delay = Duration::from_millis(500 * 2u64.pow(backoff.failures.min(6)));
+            backoff.not_before = Some(Instant::now() + delay.min(Duration::from_secs(30)));
+        }
+    }
+
+    /// A stdio process that exited is a failure for the restart backoff too.
+    fn note_exit(&self) {
+        if matches!(self.spec.target, Target::Stdio { .. }) {
+            let mut backoff = self.backoff.lock().expect("backoff");
+            if backoff.not_before.is_none() {
+                backoff.failures += 1;
+                backoff.not_before = Some(Instant::now() + Duration::from_millis(500));
+            }
+        }
+    }
+
+    /// Calls the upstream tool `tool` (its own name) for `acting`, within the timeout. A call is
+    /// retried once on a fresh connection only when the first attempt cannot have reached the
+    /// tool (the connection could not be opened) or the tool is marked idempotent.
+    pub async fn call(
+        &self,
+        tool: &ExposedTool,
+        arguments: Option<serde_json::Map<String, serde_json::Value>>,
+        acting: &Acting,
+    ) -> Result<CallToolResult, GatewayError> {
+        let name = &self.spec.name;
+        let attempts = if tool.idempotent { 2 } else { 1 };
+        let mut last = None;
+        for _ in 0..attempts {
+            let (slot, _in_flight) = self.session(acting).await?;
+            let session = slot.session.get().expect("opened");
+            let mut params = CallToolRequestParams::new(tool.original.clone());
+            params.arguments = arguments.clone();
+            let answer =
+                tokio::time::timeout(self.spec.timeout, session.peer().call_tool_once(params))
+                    .await;
+            match answer {
+                Err(_) => return Err(GatewayError::timeout(name, self.spec.timeout)),
+                Ok(Ok(CallToolResponse::Complete(result))) => return Ok(result),
+                Ok(Ok(_)) => {
+                    return Err(GatewayError::backend(
+                        name,
+                        "it asked for input or started a task, which Portcullis does not relay yet",
+                    ));
+                }
+                Ok(Err(ServiceError::McpError(e))) => {
+                    return Err(match e.code.0 {
+                        -32602 => GatewayError::validation(
+                            name,
+                            format!("the upstream refused the arguments: {}", e.message),
+                        ),
+                        _ => GatewayError::backend(name, e.message),
+                    });
+                }
+                Ok(Err(e)) => {
+                    if session.is_closed() || matches!(e, ServiceError::TransportClosed) {
+                        self.forget(&self.key(acting), &slot);
+                        self.note_exit();
+                    }
+                    let auth = e.auth_challenge().is_some() || e.to_string().contains("401");
+                    last = Some(if auth {
+                        GatewayError::authentication(name)
+                    } else {
+                        GatewayError::connection(name, e)
+                    });
+                }
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    /// Lists the upstream's tools as Portcullis itself and replaces the cached list.
+    pub async fn refresh(&self) -> Result<usize, GatewayError> {
+        let acting = Acting::gateway(&self.spec.name);
+        let listed = async {
+            let (slot, _in_flight) = self.session(&acting).await?;
+            let session = slot.session.get().expect("opened");
+            match tokio::time::timeout(self.spec.timeout, session.peer().list_all_tools()).await {
+                Err(_) => Err(GatewayError::timeout(&self.spec.name, self.spec.timeout)),
+                Ok(Err(e)) => {
+                    if session.is_closed() {
+                        self.forget(&self.key(&acting), &slot);
+                        self.note_exit();
+                    }
+                    Err(GatewayError::connection(&self.spec.name, e))
+                }
+                Ok(Ok(tools)) => Ok(tools),
+            }
+        }
+        .await;
+        let mut catalog = self.catalog.write().expect("catalog");
+        match listed {
+            Ok(tools) => {
+                let exposed = self.expose(tools);
+                catalog.by_name = exposed
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (t.tool.name.to_string(), i))
+                    .collect();
+                catalog.tools = Arc::new(exposed);
+                catalog.listed_at = Some(Instant::now());
+                catalog.last_error = None;
+                Ok(catalog.tools.len())
+            }
+            Err(e) => {
+                catalog.last_error = Some(e.message.clone());
+                Err(e)
+            }
+        }
+    }
+
+    fn expose(&self, tools: Vec<Tool>) -> Vec<ExposedTool> {
+        let name = &self.spec.name;
+        if tools.len() > MAX_TOOLS {
+            tracing::warn!(upstream = %name, offered = tools.len(), kept = MAX_TOOLS, "the upstream offers too many tools; the rest are ignored");
+        }
+        let mut seen = std::collections::HashSet::new();
+        tools
+            .into_iter()
+            .take(MAX_TOOLS)
+            .filter_map(|mut tool| {
+                let original = tool.name.to_string();
+                let exposed = format!("{}{original}", self.spec.prefix);
+                let valid = exposed.len() <= 128
+                    && exposed.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+                if !valid || !seen.insert(exposed.clone()) {
+                    tracing::warn!(upstream = %name, tool = %original.escape_debug(), "skipping a tool whose name is not a valid MCP tool name");
+                    return None;
+                }
+                let hints = tool.annotations.as_ref();
+                let read_only = hints.and_then(|a| a.read_only_hint).unwrap_or(false);
+                let idempotent = hints.and_then(|a| a.idempotent_hint).unwrap_or(false);
+                tool.name = exposed.into();
+                Some(ExposedTool { tool, original, read_only, idempotent })
+            })
+            .collect()
+    }
+
+    /// The listed tools, unless the last good listing is too old to trust.
+    pub fn tools(&self) -> Arc<Vec<ExposedTool>> {
+        let catalog = self.catalog.read().expect("catalog");
+        if self.fresh_enough(&catalog) {
+            catalog.tools.clone()
+        } else {
+            Arc::default()
+        }
+    }
+
+    pub fn tool(&self, exposed: &str) -> Option<ExposedTool> {
+        let catalog = self.catalog.read().expect("catalog");
+        if !self.fresh_enough(&catalog) {
+            return None;
+        }
+        catalog
+            .by_name
+            .get(exposed)
+            .map(|&i| catalog.tools[i].clone())
+    }
+
+    fn fresh_enough(&self, catalog: &Catalog) -> bool {
+        catalog
+            .listed_at
+            .is_some_and(|at| at.elapsed() < self.spec.tools_ttl * STALE_TTLS)
+    }
+
+    pub fn status(&self) -> UpstreamStatus {
+        let catalog = self.catalog.read().expect("catalog");
+        let listed = self.fresh_enough(&catalog);
+        let state = match (&catalog.last_error, listed) {
+            (None, true) => "up",
+            (Some(_), true) => "stale",
+            _ => "down",
+        };
+        UpstreamStatus {
+            name: self.spec.name.clone(),
+            state,
+            tools: if listed { catalog.tools.len() } else { 0 },
+            error: catalog.last_error.clone(),
+        }
+    }
+
+    /// Keeps the tool list current: again after the TTL or a `list_changed` notification, and
+    /// after a failure with backoff (1 s doubling to 30 s). Also reaps idle connections. The
+    /// first listing is [`crate::Gateway::start`]'s.
+    pub async fn maintain(self: Arc<Self>) {
+        let mut delay = Duration::from_secs(1);
+        let mut wait = if self.status().state == "up" {
+            self.spec.tools_ttl
+        } else {
+            delay
+        };
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.changed.notified() => {}
+            }
+            self.reap_idle();
+            wait = match self.refresh().await {
+                Ok(n) => {
+                    tracing::debug!(upstream = %self.spec.name, tools = n, "listed the upstream's tools");
+                    delay = Duration::from_secs(1);
+                    self.spec.tools_ttl
+                }
+                Err(error) => {
+                    tracing::warn!(upstream = %self.spec.name, %error, "cannot list the upstream's tools");
+                    let wait = delay;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                    wait
+                }
+            };
+        }
+    }
+}

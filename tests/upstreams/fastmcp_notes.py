@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Upstream MCP server on FastMCP (PyPI `fastmcp`), protected by FastMCP's own `JWTVerifier`.
+
+Usage:
+  fastmcp_notes.py --jwks-url URL --issuer ISS --audience AUD [--required-scopes S ...]
+                   [--seen-tokens FILE] [--port N] [--stateless] [--jwks-refresh-interval SECS]
+                   [--verbose]
+
+Streamable HTTP at http://127.0.0.1:PORT/mcp (stateful by default: FastMCP's session manager; it
+also answers sessionless 2026-07-28 requests, as the SDK does). Bearer tokens must be RS256 JWTs
+whose `kid` is in the JWKS at --jwks-url (fetched on the first token, cached for an hour, refetched
+on an unknown kid at most every --jwks-refresh-interval seconds), with `iss` == --issuer, `aud`
+== (or containing) --audience and every --required-scopes in `scope`; otherwise HTTP 401.
+
+Tools (results are JSON objects, returned as structuredContent and as text):
+  add_note(text)  -> {"id": n, "text": text, "owner": sub}       (not read-only)
+  list_notes()    -> {"owner": sub, "notes": [note, ...]}         readOnlyHint: true
+  whoami()        -> {"sub", "tenant", "scope", "client_id", "act", "iss", "aud", "exp", "jti"}
+                     (the verified claims, null where absent)     readOnlyHint: true
+Notes are kept in memory, per JWT `sub`.
+
+Prints exactly one stdout line, `listening on http://127.0.0.1:PORT/mcp`, once accepting; logs go
+to stderr. Installed by scripts/install-test-clients.sh (venv target/test-clients/venv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from typing import Any
+
+os.environ.setdefault("FASTMCP_CHECK_FOR_UPDATES", "off")
+os.environ.setdefault("FASTMCP_LOG_LEVEL", "DEBUG" if "--verbose" in sys.argv else "WARNING")
+
+from fastmcp import FastMCP  # noqa: E402
+from fastmcp.server.auth.providers.jwt import JWTVerifier  # noqa: E402
+from fastmcp.server.dependencies import get_access_token  # noqa: E402
+
+import _common  # noqa: E402
+
+READ_ONLY = {"readOnlyHint": True}
+
+
+def caller_claims() -> dict[str, Any]:
+    token = get_access_token()
+    if token is None:  # unreachable behind RequireAuthMiddleware
+        raise RuntimeError("no verified access token in this request")
+    return dict(token.claims or {})
+
+
+def build(args: argparse.Namespace) -> FastMCP:
+    verifier = JWTVerifier(
+        jwks_uri=args.jwks_url,
+        issuer=args.issuer,
+        audience=args.audience,
+        algorithm=args.algorithm,
+        required_scopes=args.required_scopes or None,
+        jwks_refresh_interval=args.jwks_refresh_interval,
+    )
+    mcp = FastMCP("fastmcp-notes", auth=verifier)
+    notes = _common.NoteStore()
+
+    @mcp.tool(annotations={"readOnlyHint": False})
+    async def add_note(text: str) -> dict[str, Any]:
+        """Store a note for the calling user (the token's `sub`)."""
+        return notes.add(str(caller_claims().get("sub")), text)
+
+    @mcp.tool(annotations=READ_ONLY)
+    async def list_notes() -> dict[str, Any]:
+        """List the calling user's notes."""
+        owner = str(caller_claims().get("sub"))
+        return {"owner": owner, "notes": notes.list(owner)}
+
+    @mcp.tool(annotations=READ_ONLY)
+    async def whoami() -> dict[str, Any]:
+        """The verified JWT claims of this request."""
+        return _common.whoami_claims(caller_claims())
+
+    return mcp
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common.add_common_args(parser, jwt=True)
+    parser.add_argument("--stateless", action="store_true", help="FastMCP stateless_http (no Mcp-Session-Id)")
+    args = parser.parse_args()
+    _common.setup_logging(args.verbose)
+
+    mcp = build(args)
+    sock = _common.bind_socket(args.port)
+    app = mcp.http_app(path=_common.MCP_PATH, stateless_http=args.stateless)
+    await _common.serve(_common.SeenTokens(app, args.seen_tokens), sock)
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
