@@ -17,6 +17,10 @@ Tools (results are JSON objects, returned as structuredContent and as text):
   list_notes()    -> {"owner": sub, "notes": [note, ...]}         readOnlyHint: true
   whoami()        -> {"sub", "tenant", "scope", "client_id", "act", "iss", "aud", "exp", "jti"}
                      (the verified claims, null where absent)     readOnlyHint: true
+  countdown(steps) -> {"steps": steps}, after a progress notification and an info log message
+                     per step                                     readOnlyHint: true
+  sleep(seconds)  -> {"slept": seconds}; a cancelled call is counted   readOnlyHint: true
+  cancellations() -> {"cancelled": n}, the sleep calls cancelled so far  readOnlyHint: true
 Notes are kept in memory, per JWT `sub`.
 
 Prints exactly one stdout line, `listening on http://127.0.0.1:PORT/mcp`, once accepting; logs go
@@ -34,7 +38,7 @@ from typing import Any
 os.environ.setdefault("FASTMCP_CHECK_FOR_UPDATES", "off")
 os.environ.setdefault("FASTMCP_LOG_LEVEL", "DEBUG" if "--verbose" in sys.argv else "WARNING")
 
-from fastmcp import FastMCP  # noqa: E402
+from fastmcp import Context, FastMCP  # noqa: E402
 from fastmcp.server.auth.providers.jwt import JWTVerifier  # noqa: E402
 from fastmcp.server.dependencies import get_access_token  # noqa: E402
 
@@ -77,6 +81,32 @@ def build(args: argparse.Namespace) -> FastMCP:
     async def whoami() -> dict[str, Any]:
         """The verified JWT claims of this request."""
         return _common.whoami_claims(caller_claims())
+
+    @mcp.tool(annotations=READ_ONLY)
+    async def countdown(steps: int, ctx: Context) -> dict[str, Any]:
+        """Report progress and a log message for each of `steps` steps, then return."""
+        for step in range(1, steps + 1):
+            await ctx.report_progress(step, steps, f"step {step} of {steps}")
+            await ctx.info(f"countdown step {step}")
+            await asyncio.sleep(0.02)
+        return {"steps": steps}
+
+    cancelled = {"count": 0}
+
+    @mcp.tool(annotations=READ_ONLY)
+    async def sleep(seconds: float) -> dict[str, Any]:
+        """Sleep, counting the calls cancelled before they finish (see `cancellations`)."""
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            cancelled["count"] += 1
+            raise
+        return {"slept": seconds}
+
+    @mcp.tool(annotations=READ_ONLY)
+    async def cancellations() -> dict[str, Any]:
+        """How many `sleep` calls were cancelled so far."""
+        return {"cancelled": cancelled["count"]}
 
     return mcp
 

@@ -94,3 +94,21 @@ impl GatewayError {
         )
     }
 }
+
+/// The innermost cause of an rmcp failure, in words a person reads ("Connection refused (os
+/// error 111)"): rmcp's outer messages name its transport types, which tell neither the agent nor
+/// the operator anything.
+pub(crate) fn plain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    let text = current.to_string();
+    if text.contains("Transport [") || text.contains("rmcp::") {
+        "the connection failed".into()
+    } else if text == "Transport closed" {
+        "the connection closed (did the server exit?)".into()
+    } else {
+        text
+    }
+}

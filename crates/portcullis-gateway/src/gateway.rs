@@ -9,6 +9,7 @@ use crate::{
     config::UpstreamSpec,
     error::GatewayError,
     identity::{Acting, IdentityProvider, TokenCache, TokenIssuer},
+    relay::Relay,
     upstream::{ExposedTool, Upstream, UpstreamStatus},
 };
 
@@ -102,12 +103,14 @@ impl Gateway {
             .collect()
     }
 
-    /// Calls an upstream tool for `principal` (already authorized by the policy).
+    /// Calls an upstream tool for `principal` (already authorized by the policy); the call's
+    /// progress and log messages go to `relay`.
     pub async fn call(
         &self,
         exposed: &str,
         arguments: Option<serde_json::Map<String, serde_json::Value>>,
         principal: &Principal,
+        relay: Option<Arc<dyn Relay>>,
     ) -> Result<CallToolResult, GatewayError> {
         let Some(upstream) = self.owner(exposed) else {
             return Err(GatewayError::not_found("none", exposed));
@@ -116,26 +119,18 @@ impl Gateway {
             return Err(GatewayError::not_found(upstream.name(), exposed));
         };
         let acting = Acting::of(principal, upstream.name());
-        upstream.call(&tool, arguments, &acting).await
+        upstream.call(&tool, arguments, &acting, relay).await
     }
 
     pub fn status(&self) -> Vec<UpstreamStatus> {
         self.upstreams.iter().map(|u| u.status()).collect()
     }
 
-    /// Lists every upstream once (so the first requests see their tools), then keeps the lists
-    /// current in the background. Returns the background tasks.
-    pub async fn start(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        let first = self.upstreams.iter().map(|u| {
-            let u = u.clone();
-            async move {
-                match u.refresh().await {
-                    Ok(n) => tracing::info!(upstream = u.name(), tools = n, "upstream ready"),
-                    Err(error) => tracing::warn!(upstream = u.name(), %error, "upstream not reachable yet; its tools appear once it is"),
-                }
-            }
-        });
-        futures::future::join_all(first).await;
+    /// Keeps every upstream's tool list current in the background, starting with a first
+    /// listing now. Not awaited: a `jwt` upstream fetches Portcullis's own `/jwks.json` while
+    /// answering, so the first listing must not hold up the listener. Until it answers, the
+    /// upstream's tools are absent and `/ready` says `starting`.
+    pub fn start(&self) -> Vec<tokio::task::JoinHandle<()>> {
         self.upstreams
             .iter()
             .map(|u| tokio::spawn(u.clone().maintain()))

@@ -13,10 +13,11 @@ use std::{
 use rmcp::{
     ClientHandler, RoleClient, ServiceExt,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ClientConfig,
-        Implementation, Tool,
+        CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
+        ClientCapabilities, ClientConfig, ClientRequest, Implementation, ProgressNotificationParam,
+        RequestId, ServerResult, Tool,
     },
-    service::{NotificationContext, RunningService, ServiceError},
+    service::{NotificationContext, Peer, PeerRequestOptions, RunningService, ServiceError},
     transport::{
         StreamableHttpClientTransport, TokioChildProcess,
         streamable_http_client::StreamableHttpClientTransportConfig,
@@ -26,8 +27,9 @@ use tokio::sync::{Notify, OnceCell};
 
 use crate::{
     config::{Target, UpstreamSpec},
-    error::GatewayError,
+    error::{GatewayError, plain},
     identity::{Acting, IdentityProvider},
+    relay::{Listeners, Relay},
     transport::IdentityClient,
 };
 
@@ -64,7 +66,7 @@ struct Catalog {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct UpstreamStatus {
     pub name: String,
-    /// `up`, `stale` (listed before, failing now) or `down`.
+    /// `starting` (not listed yet), `up`, `stale` (listed before, failing now) or `down`.
     pub state: &'static str,
     pub tools: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,6 +80,8 @@ struct Slot {
     session: OnceCell<Session>,
     last_used: Mutex<Instant>,
     in_flight: AtomicUsize,
+    /// The calls on this connection whose notifications go back to their clients.
+    listeners: Listeners,
 }
 
 impl Slot {
@@ -86,6 +90,7 @@ impl Slot {
             session: OnceCell::new(),
             last_used: Mutex::new(Instant::now()),
             in_flight: AtomicUsize::new(0),
+            listeners: Listeners::default(),
         }
     }
 }
@@ -99,16 +104,45 @@ impl Drop for InFlight {
     }
 }
 
-/// The client side of an upstream connection: it only listens for `tools/list_changed`.
+/// The client side of an upstream connection: `tools/list_changed` starts a new listing;
+/// progress and log messages go back to the calls they belong to.
 #[derive(Clone)]
 struct Notifications {
     changed: Arc<Notify>,
+    listeners: Listeners,
+    /// The connection serves one user, so its log messages may go to that user's calls (a
+    /// shared stdio process's may not: they could be about anyone).
+    private: bool,
 }
 
 impl ClientHandler for Notifications {
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         // A stored permit: the maintenance loop lists again even if it is busy right now.
         self.changed.notify_one();
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        if let Some(call) = self.listeners.by_token(&params.progress_token) {
+            call.progress(params).await;
+        }
+    }
+
+    // Logging is deprecated in 2026-07-28 (SEP-2577), but 2025-era upstreams and clients use it.
+    #[allow(deprecated)]
+    async fn on_logging_message(
+        &self,
+        params: rmcp::model::LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        if self.private {
+            for call in self.listeners.all() {
+                call.log(params.clone()).await;
+            }
+        }
     }
 
     fn get_info(&self) -> ClientConfig {
@@ -191,7 +225,8 @@ impl Upstream {
         *slot.last_used.lock().expect("slot") = Instant::now();
         let opened = tokio::time::timeout(
             self.spec.timeout,
-            slot.session.get_or_try_init(|| self.open(&key)),
+            slot.session
+                .get_or_try_init(|| self.open(&key, slot.listeners.clone())),
         )
         .await;
         match opened {
@@ -253,10 +288,12 @@ impl Upstream {
         });
     }
 
-    async fn open(&self, key: &Acting) -> Result<Session, GatewayError> {
+    async fn open(&self, key: &Acting, listeners: Listeners) -> Result<Session, GatewayError> {
         let name = &self.spec.name;
         let handler = Notifications {
             changed: self.changed.clone(),
+            listeners,
+            private: !matches!(self.spec.target, Target::Stdio { per_user: None, .. }),
         };
         match &self.spec.target {
             Target::Http(url) => {
@@ -270,14 +307,10 @@ impl Upstream {
                 config.max_sse_event_size = MAX_RESPONSE_BYTES;
                 let transport = StreamableHttpClientTransport::with_client(client, config);
                 handler.serve(transport).await.map_err(|e| {
-                    let text = e.to_string();
-                    if text.contains("401")
-                        || text.contains("403")
-                        || text.to_ascii_lowercase().contains("auth")
-                    {
+                    if e.auth_challenge().is_some() {
                         GatewayError::authentication(name)
                     } else {
-                        GatewayError::connection(name, text)
+                        GatewayError::connection(name, plain(&e))
                     }
                 })
             }
@@ -306,7 +339,7 @@ impl Upstream {
                     Ok((process, _)) => handler.serve(process).await.map_err(|e| {
                         GatewayError::connection(
                             name,
-                            format!("{program} did not start an MCP session: {e}"),
+                            format!("{program} did not start an MCP session: {}", plain(&e)),
                         )
                     }),
                     Err(e) => Err(e),
@@ -356,14 +389,16 @@ impl Upstream {
         }
     }
 
-    /// Calls the upstream tool `tool` (its own name) for `acting`, within the timeout. A call is
-    /// retried once on a fresh connection only when the first attempt cannot have reached the
-    /// tool (the connection could not be opened) or the tool is marked idempotent.
+    /// Calls the upstream tool `tool` (its own name) for `acting`, within the timeout, relaying
+    /// its notifications to `relay`. A call is retried once on a fresh connection only when the
+    /// tool is marked idempotent (any other call may have run). Dropping the future (the client
+    /// cancelled, or went away) cancels the upstream call too.
     pub async fn call(
         &self,
         tool: &ExposedTool,
         arguments: Option<serde_json::Map<String, serde_json::Value>>,
         acting: &Acting,
+        relay: Option<Arc<dyn Relay>>,
     ) -> Result<CallToolResult, GatewayError> {
         let name = &self.spec.name;
         let attempts = if tool.idempotent { 2 } else { 1 };
@@ -373,16 +408,26 @@ impl Upstream {
             let session = slot.session.get().expect("opened");
             let mut params = CallToolRequestParams::new(tool.original.clone());
             params.arguments = arguments.clone();
-            let answer =
-                tokio::time::timeout(self.spec.timeout, session.peer().call_tool_once(params))
-                    .await;
+            let answer = tokio::time::timeout(
+                self.spec.timeout,
+                call_relayed(session.peer(), params, &slot.listeners, relay.clone()),
+            )
+            .await;
             match answer {
                 Err(_) => return Err(GatewayError::timeout(name, self.spec.timeout)),
-                Ok(Ok(CallToolResponse::Complete(result))) => return Ok(result),
-                Ok(Ok(_)) => {
+                Ok(Ok(ServerResult::CallToolResult(result))) => return Ok(result),
+                Ok(Ok(
+                    ServerResult::InputRequiredResult(_) | ServerResult::CreateTaskResult(_),
+                )) => {
                     return Err(GatewayError::backend(
                         name,
                         "it asked for input or started a task, which Portcullis does not relay yet",
+                    ));
+                }
+                Ok(Ok(_)) => {
+                    return Err(GatewayError::backend(
+                        name,
+                        "it answered with something that is not a tool result",
                     ));
                 }
                 Ok(Err(ServiceError::McpError(e))) => {
@@ -403,8 +448,10 @@ impl Upstream {
                     last = Some(if auth {
                         GatewayError::authentication(name)
                     } else {
-                        GatewayError::connection(name, e)
+                        GatewayError::connection(name, plain(&e))
                     });
+                    // List again now: `/ready` learns of the failure without waiting a TTL.
+                    self.changed.notify_one();
                 }
             }
         }
@@ -424,7 +471,7 @@ impl Upstream {
                         self.forget(&self.key(&acting), &slot);
                         self.note_exit();
                     }
-                    Err(GatewayError::connection(&self.spec.name, e))
+                    Err(GatewayError::connection(&self.spec.name, plain(&e)))
                 }
                 Ok(Ok(tools)) => Ok(tools),
             }
@@ -510,6 +557,7 @@ impl Upstream {
         let listed = self.fresh_enough(&catalog);
         let state = match (&catalog.last_error, listed) {
             (None, true) => "up",
+            (None, false) if catalog.listed_at.is_none() => "starting",
             (Some(_), true) => "stale",
             _ => "down",
         };
@@ -521,35 +569,80 @@ impl Upstream {
         }
     }
 
-    /// Keeps the tool list current: again after the TTL or a `list_changed` notification, and
-    /// after a failure with backoff (1 s doubling to 30 s). Also reaps idle connections. The
-    /// first listing is [`crate::Gateway::start`]'s.
+    /// Keeps the tool list current: lists now, then again after the TTL or a `list_changed`
+    /// notification, and after a failure with backoff (1 s doubling to 30 s). Also reaps idle
+    /// connections.
     pub async fn maintain(self: Arc<Self>) {
         let mut delay = Duration::from_secs(1);
-        let mut wait = if self.status().state == "up" {
-            self.spec.tools_ttl
-        } else {
-            delay
-        };
+        let mut first = true;
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = self.changed.notified() => {}
-            }
             self.reap_idle();
-            wait = match self.refresh().await {
+            let wait = match self.refresh().await {
                 Ok(n) => {
-                    tracing::debug!(upstream = %self.spec.name, tools = n, "listed the upstream's tools");
+                    if first {
+                        tracing::info!(upstream = %self.spec.name, tools = n, "upstream ready");
+                    }
                     delay = Duration::from_secs(1);
                     self.spec.tools_ttl
                 }
                 Err(error) => {
-                    tracing::warn!(upstream = %self.spec.name, %error, "cannot list the upstream's tools");
+                    tracing::warn!(upstream = %self.spec.name, %error, "cannot list the upstream's tools; its tools appear once it answers");
                     let wait = delay;
                     delay = (delay * 2).min(Duration::from_secs(30));
                     wait
                 }
             };
+            first = false;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.changed.notified() => {}
+            }
+        }
+    }
+}
+
+/// Sends one `tools/call` and waits for its answer, with `relay` listening to the call's
+/// notifications meanwhile. Dropped before the answer, it tells the upstream the call is
+/// cancelled (`notifications/cancelled`).
+async fn call_relayed(
+    peer: &Peer<RoleClient>,
+    params: CallToolRequestParams,
+    listeners: &Listeners,
+    relay: Option<Arc<dyn Relay>>,
+) -> Result<ServerResult, ServiceError> {
+    let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+    let handle = peer
+        .send_cancellable_request(request, PeerRequestOptions::no_options())
+        .await?;
+    let _listening = relay.map(|relay| listeners.listen(handle.progress_token.clone(), relay));
+    let mut abandoned = Abandoned {
+        peer: peer.clone(),
+        id: Some(handle.id.clone()),
+    };
+    let answer = handle.await_response().await;
+    abandoned.id = None;
+    answer
+}
+
+/// A request whose answer nobody waits for any more: the upstream is told to stop.
+struct Abandoned {
+    peer: Peer<RoleClient>,
+    id: Option<RequestId>,
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let peer = self.peer.clone();
+            runtime.spawn(async move {
+                let params = CancelledNotificationParam::new(
+                    Some(id),
+                    Some("the client cancelled the call".into()),
+                );
+                let _ = peer.notify_cancelled(params).await;
+            });
         }
     }
 }

@@ -46,6 +46,13 @@ pub(crate) struct PeekParams<'a> {
 }
 
 impl PeekParams<'_> {
+    /// The client asked for progress notifications (`_meta.progressToken`).
+    pub(crate) fn wants_progress(&self) -> bool {
+        self.meta
+            .as_ref()
+            .is_some_and(|m| m.progress_token.is_some())
+    }
+
     /// `None`: no `_meta`; `Some(None)`: a `_meta` without a protocol version.
     pub(crate) fn meta_version(&self) -> Option<Option<&str>> {
         self.meta.as_ref().map(|m| m.protocol_version.as_deref())
@@ -56,6 +63,8 @@ impl PeekParams<'_> {
 struct PeekMeta<'a> {
     #[serde(borrow, rename = "io.modelcontextprotocol/protocolVersion")]
     protocol_version: Option<Cow<'a, str>>,
+    #[serde(rename = "progressToken")]
+    progress_token: Option<serde::de::IgnoredAny>,
 }
 
 const CURRENT: &str = "2026-07-28";
@@ -70,8 +79,10 @@ fn single<'h>(headers: &'h HeaderMap, name: &str) -> Option<Option<&'h str>> {
 /// produces the same answer.
 pub(crate) fn eligible(headers: &HeaderMap, peek: &Peek<'_>) -> bool {
     let method = peek.method.as_deref().unwrap_or_default();
+    // A call that wants progress needs a streamed answer, which only rmcp's transport gives.
     if peek.id.is_none()
         || !matches!(method, "tools/call" | "tools/list")
+        || peek.params.as_ref().is_some_and(PeekParams::wants_progress)
         || headers.contains_key("mcp-session-id")
     {
         return false;

@@ -49,6 +49,9 @@ type Sessions = StreamableHttpService<PortcullisMcp, LocalSessionManager>;
 struct Endpoint {
     direct: DirectDispatch,
     stateless: Stateless,
+    /// Stateless too, but answering with an event stream: for calls whose client asked for
+    /// progress, so an upstream's progress and log messages can reach it before the result.
+    streaming: Stateless,
     sessions: Option<Sessions>,
     resource_server: Arc<ResourceServer>,
     policy: Arc<Policy>,
@@ -79,14 +82,17 @@ pub(crate) fn router(
         .with_json_response(true)
         .with_max_request_body_bytes(settings.max_body_bytes);
     let direct = DirectDispatch::new(handler.clone());
-    let stateless = {
+    let stateless_with = |json: bool| {
         let handler = handler.clone();
         StreamableHttpService::new(
             move || Ok(handler.clone()),
             Arc::new(NeverSessionManager::default()),
-            base.clone().with_legacy_session_mode(false),
+            base.clone()
+                .with_legacy_session_mode(false)
+                .with_json_response(json),
         )
     };
+    let (stateless, streaming) = (stateless_with(true), stateless_with(false));
     let sessions = settings.legacy_sessions.then(|| {
         StreamableHttpService::new(
             move || Ok(handler.clone()),
@@ -97,6 +103,7 @@ pub(crate) fn router(
     let endpoint = Arc::new(Endpoint {
         direct,
         stateless,
+        streaming,
         sessions,
         resource_server: rs.clone(),
         policy: settings.policy.clone(),
@@ -284,7 +291,8 @@ async fn authorize_and_serve(
     }
     let to_sessions = uses_session || method == "initialize";
     let direct = eligible(&parts.headers, peek);
-    let mut response = dispatch(ep, parts, bytes, direct, to_sessions).await;
+    let streamed = peek.params.as_ref().is_some_and(|p| p.wants_progress());
+    let mut response = dispatch(ep, parts, bytes, direct, to_sessions, streamed).await;
     if let Some(fields) = rate_fields {
         fields.apply(response.headers_mut());
     }
@@ -298,6 +306,7 @@ async fn dispatch(
     bytes: bytes::Bytes,
     direct: bool,
     to_sessions: bool,
+    streamed: bool,
 ) -> Response {
     let (parts, bytes) = if direct {
         match ep.direct.serve(parts, bytes).await {
@@ -318,6 +327,7 @@ async fn dispatch(
             }
             response
         }
+        _ if streamed => serve(&ep.streaming, request).await,
         _ => serve(&ep.stateless, request).await,
     }
 }

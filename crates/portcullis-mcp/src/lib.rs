@@ -7,6 +7,7 @@
 
 mod args;
 mod caller;
+mod client_relay;
 mod error;
 mod policy;
 mod server;

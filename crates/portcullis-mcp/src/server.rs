@@ -19,6 +19,7 @@ use rmcp::{
 
 use crate::{
     Caller, Policy, ToolError,
+    client_relay::ClientRelay,
     user_tasks::{TaskSource, UserTasks},
 };
 
@@ -132,7 +133,16 @@ impl PortcullisMcp {
         if let Err(denial) = self.policy.check(tool, principal) {
             return ToolError::forbidden(&denial).into_call_tool_result();
         }
-        match gateway.call(tool, request.arguments, principal).await {
+        let relay = ClientRelay::for_request(context);
+        // A cancelled request's handler keeps running unless told; dropping the upstream call
+        // tells the upstream to stop too.
+        let answer = tokio::select! {
+            answer = gateway.call(tool, request.arguments, principal, relay) => answer,
+            () = context.ct.cancelled() => {
+                return Err(ErrorData::invalid_request("the request was cancelled", None));
+            }
+        };
+        match answer {
             Ok(result) => Ok(result.into()),
             Err(error) => ToolError::from(error).into_call_tool_result(),
         }

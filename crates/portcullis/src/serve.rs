@@ -54,10 +54,8 @@ pub async fn run_with(
         _ => None,
     };
     let (gateway, upstream_jwks) = gateway(&settings, authorization_server.as_deref())?;
-    let mut upstream_tasks = Vec::new();
     let mut settings = settings;
     if let Some(gateway) = &gateway {
-        upstream_tasks = gateway.start().await;
         settings.policy = Arc::new((*settings.policy).clone().with_gateway(gateway.clone()));
     }
     let settings = settings;
@@ -82,6 +80,8 @@ pub async fn run_with(
                 common.bind
             )
         })?;
+    // After the bind: a `jwt` upstream may fetch our `/jwks.json` while answering its first listing.
+    let upstream_tasks = gateway.as_ref().map(|g| g.start()).unwrap_or_default();
     let rate_limits = Arc::new(rate_limits(&settings)?);
     let sweeper = rate_limits.limiter.spawn_sweeper();
     let http = HttpSettings {

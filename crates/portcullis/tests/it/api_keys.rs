@@ -44,17 +44,6 @@ async fn seen(client: &McpClient) -> Vec<String> {
     tool_names(client.request("tools/list", json!({}), None).await.result())
 }
 
-fn audit(app: &TestApp, args: &[&str]) -> Vec<Value> {
-    let mut full = vec!["audit", "--json"];
-    full.extend_from_slice(args);
-    let (ok, stdout, stderr) = app.cli(&full, None);
-    assert!(ok, "audit failed: {stderr}");
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// Every method × tool-class combination of the default policy, and `tools/list` showing each
 /// caller what it may call.
 async fn policy_matrix(db: Db) {
@@ -202,12 +191,12 @@ async fn user_context(db: Db) {
     );
 
     // The audit trail attributes the gateway's calls to bob and names the key, not the secret.
-    let events = audit(&app, &["--user", "bob", "--tool", "create_task"]);
+    let events = app.audit(&["--user", "bob", "--tool", "create_task"]);
     let event = events.first().expect("create_task for bob is audited");
     assert_eq!(event["acting_user"], "bob");
     assert_eq!(event["method"], "api_key");
     assert_eq!(event["decision"], "allowed");
-    let denied = audit(&app, &["--decision", "denied"]);
+    let denied = app.audit(&["--decision", "denied"]);
     assert!(
         denied
             .iter()
@@ -314,7 +303,7 @@ async fn key_lifecycle(db: Db) {
     }
 
     // Only hashes at rest, and no key in the audit trail or the server's output.
-    let denied = audit(&app, &["--decision", "denied"]);
+    let denied = app.audit(&["--decision", "denied"]);
     assert!(
         denied
             .iter()

@@ -8,6 +8,7 @@ mod support;
 mod api_keys;
 mod auth;
 mod cli;
+mod gateway;
 mod mcp_tools;
 mod microservice;
 mod oauth_server;

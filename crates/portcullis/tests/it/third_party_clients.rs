@@ -7,84 +7,12 @@
 
 use crate::support;
 
-use std::{
-    path::{Path, PathBuf},
-    process::Stdio,
-    time::Duration,
+use std::path::Path;
+
+use support::{
+    Db, TestApp,
+    external::{repo_root, require_installed, run_client, test_clients_dir},
 };
-
-use support::{Db, TestApp};
-
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
-const INSTALL_HINT: &str =
-    "run `scripts/install-test-clients.sh` from the repository root to install the MCP client SDKs";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repository root")
-}
-
-fn test_clients_dir() -> PathBuf {
-    repo_root().join("target/test-clients")
-}
-
-fn require_installed(what: &str, path: &Path) {
-    assert!(
-        path.exists(),
-        "{what} is not installed ({} is missing): {INSTALL_HINT}",
-        path.display()
-    );
-}
-
-/// Runs `program args…` with `envs`, failing the test on a timeout or a non-zero exit and printing
-/// the program's output either way. Returns its stdout.
-async fn run_client(
-    label: &str,
-    program: &Path,
-    args: &[String],
-    envs: &[(&str, PathBuf)],
-    app: &TestApp,
-) -> String {
-    let mut command = tokio::process::Command::new(program);
-    command
-        .args(args)
-        .current_dir(repo_root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for (key, value) in envs {
-        command.env(key, value);
-    }
-    let child = command.spawn().unwrap_or_else(|e| {
-        panic!(
-            "could not start {label} ({}): {e}; {INSTALL_HINT}",
-            program.display()
-        )
-    });
-    let output = match tokio::time::timeout(CLIENT_TIMEOUT, child.wait_with_output()).await {
-        Ok(output) => output.unwrap_or_else(|e| panic!("waiting for {label}: {e}")),
-        Err(_) => panic!(
-            "{label} did not finish within {CLIENT_TIMEOUT:?} (killed)\n--- server stderr ---\n{}",
-            app.stderr()
-        ),
-    };
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    println!("--- {label} stdout ---\n{stdout}");
-    if !stderr.is_empty() {
-        println!("--- {label} stderr ---\n{stderr}");
-    }
-    assert!(
-        output.status.success(),
-        "{label} failed with {}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n--- server stderr ---\n{}",
-        output.status,
-        app.stderr()
-    );
-    stdout
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_client_uses_every_tool() {

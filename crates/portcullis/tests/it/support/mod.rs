@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod external;
 pub mod idp;
 pub mod keys;
 pub mod mcp;
@@ -140,6 +141,9 @@ pub struct Options {
     /// Start without `--public-url`: the server derives it from its loopback bind (and then
     /// answers under every loopback name).
     pub derived_public_url: bool,
+    /// Listen on this port instead of a free one picked at start (for settings that must name
+    /// the server's URL before it runs, such as an upstream's JWKS URL).
+    pub port: Option<u16>,
 }
 
 /// What the replicas of one deployment share.
@@ -167,7 +171,7 @@ impl TestApp {
         let issuer = TestIssuer::new("https://issuer.test");
         let key_path = dir.path().join("public.pem");
         std::fs::write(&key_path, issuer.public_pem()).unwrap();
-        let port = free_port();
+        let port = options.port.unwrap_or_else(free_port);
         let base = format!("http://127.0.0.1:{port}");
         let public_url = options
             .shared
@@ -282,6 +286,18 @@ impl TestApp {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
+    }
+
+    /// `portcullis audit --json ARGS…`, one event per line.
+    pub fn audit(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        let mut full = vec!["audit", "--json"];
+        full.extend_from_slice(args);
+        let (ok, stdout, stderr) = self.cli(&full, None);
+        assert!(ok, "audit failed: {stderr}");
+        stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 
     pub fn mcp_url(&self) -> String {
