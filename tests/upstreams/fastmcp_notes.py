@@ -21,6 +21,8 @@ Tools (results are JSON objects, returned as structuredContent and as text):
                      per step                                     readOnlyHint: true
   sleep(seconds)  -> {"slept": seconds}; a cancelled call is counted   readOnlyHint: true
   cancellations() -> {"cancelled": n}, the sleep calls cancelled so far  readOnlyHint: true
+Resources: notes://readme ("readme for <sub>") and the template notes://{note_id} (that note's
+text). Prompt: summarize(topic) -> "Summarize <topic> for <sub>".
 Notes are kept in memory, per JWT `sub`.
 
 Prints exactly one stdout line, `listening on http://127.0.0.1:PORT/mcp`, once accepting; logs go
@@ -102,6 +104,22 @@ def build(args: argparse.Namespace) -> FastMCP:
             cancelled["count"] += 1
             raise
         return {"slept": seconds}
+
+    @mcp.resource("notes://readme")
+    async def readme() -> str:
+        """A resource naming the caller."""
+        return f"readme for {caller_claims().get('sub')}"
+
+    @mcp.resource("notes://{note_id}")
+    async def note(note_id: str) -> str:
+        """One of the caller's notes by id (a resource template)."""
+        owner = str(caller_claims().get("sub"))
+        return next((n["text"] for n in notes.list(owner) if str(n["id"]) == note_id), "")
+
+    @mcp.prompt()
+    async def summarize(topic: str) -> str:
+        """A prompt naming the caller."""
+        return f"Summarize {topic} for {caller_claims().get('sub')}"
 
     @mcp.tool(annotations=READ_ONLY)
     async def cancellations() -> dict[str, Any]:

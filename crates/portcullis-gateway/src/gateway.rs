@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use portcullis_auth::Principal;
-use rmcp::model::CallToolResult;
+use rmcp::model::{CallToolResult, GetPromptResult, ReadResourceResult};
 
 use crate::{
     config::UpstreamSpec,
     error::GatewayError,
     identity::{Acting, IdentityProvider, TokenCache, TokenIssuer},
+    items::{Items, original_uri},
     relay::Relay,
     upstream::{ExposedTool, Upstream, UpstreamStatus},
 };
@@ -120,6 +121,53 @@ impl Gateway {
         };
         let acting = Acting::of(principal, upstream.name());
         upstream.call(&tool, arguments, &acting, relay).await
+    }
+
+    /// The upstream an exposed resource URI belongs to (`<name>+<its own URI>`).
+    pub fn resource_owner(&self, uri: &str) -> Option<&str> {
+        self.resource_upstream(uri).map(|u| u.name())
+    }
+
+    fn resource_upstream(&self, uri: &str) -> Option<&Arc<Upstream>> {
+        self.upstreams
+            .iter()
+            .find(|u| original_uri(u.name(), uri).is_some())
+    }
+
+    /// Every upstream's resources, templates and prompts with the upstream's name, in
+    /// configuration order.
+    pub fn items(&self) -> Vec<(Arc<str>, Arc<Items>)> {
+        self.upstreams
+            .iter()
+            .map(|u| (Arc::from(u.name()), u.items()))
+            .collect()
+    }
+
+    /// Reads an upstream resource for `principal` (already authorized by the policy).
+    pub async fn read_resource(
+        &self,
+        uri: &str,
+        principal: &Principal,
+    ) -> Result<ReadResourceResult, GatewayError> {
+        let upstream = self
+            .resource_upstream(uri)
+            .ok_or_else(|| GatewayError::not_found("none", uri))?;
+        let acting = Acting::of(principal, upstream.name());
+        upstream.read_resource(uri, &acting).await
+    }
+
+    /// Gets an upstream prompt for `principal` (already authorized by the policy).
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: Option<serde_json::Map<String, serde_json::Value>>,
+        principal: &Principal,
+    ) -> Result<GetPromptResult, GatewayError> {
+        let upstream = self
+            .owner(name)
+            .ok_or_else(|| GatewayError::not_found("none", name))?;
+        let acting = Acting::of(principal, upstream.name());
+        upstream.get_prompt(name, arguments, &acting).await
     }
 
     pub fn status(&self) -> Vec<UpstreamStatus> {

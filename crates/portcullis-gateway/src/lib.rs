@@ -10,6 +10,7 @@ mod config;
 mod error;
 mod gateway;
 mod identity;
+mod items;
 mod relay;
 mod transport;
 mod upstream;
@@ -21,5 +22,6 @@ pub use config::{
 pub use error::GatewayError;
 pub use gateway::{Found, Gateway};
 pub use identity::{Acting, GATEWAY_SUBJECT, SignerSource, TokenIssuer};
+pub use items::Items;
 pub use relay::{Relay, Relayed};
 pub use upstream::{ExposedTool, MAX_TOOLS, UpstreamStatus};

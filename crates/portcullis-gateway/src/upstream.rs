@@ -3,6 +3,7 @@
 
 use std::{
     collections::HashMap,
+    future::Future,
     sync::{
         Arc, Mutex, RwLock,
         atomic::{AtomicUsize, Ordering},
@@ -14,8 +15,9 @@ use rmcp::{
     ClientHandler, RoleClient, ServiceExt,
     model::{
         CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
-        ClientCapabilities, ClientConfig, ClientRequest, Implementation, ProgressNotificationParam,
-        RequestId, ServerResult, Tool,
+        ClientCapabilities, ClientConfig, ClientRequest, GetPromptRequestParams, GetPromptResponse,
+        GetPromptResult, Implementation, ProgressNotificationParam, ReadResourceRequestParams,
+        ReadResourceResponse, ReadResourceResult, RequestId, ServerResult, Tool,
     },
     service::{NotificationContext, Peer, PeerRequestOptions, RunningService, ServiceError},
     transport::{
@@ -29,6 +31,7 @@ use crate::{
     config::{Target, UpstreamSpec},
     error::{GatewayError, plain},
     identity::{Acting, IdentityProvider},
+    items::{Items, expose_contents, original_uri},
     relay::{Listeners, Relay},
     transport::IdentityClient,
 };
@@ -57,6 +60,7 @@ pub struct ExposedTool {
 #[derive(Default)]
 struct Catalog {
     tools: Arc<Vec<ExposedTool>>,
+    items: Arc<Items>,
     by_name: HashMap<String, usize>,
     listed_at: Option<Instant>,
     last_error: Option<String>,
@@ -389,8 +393,57 @@ impl Upstream {
         }
     }
 
-    /// Calls the upstream tool `tool` (its own name) for `acting`, within the timeout, relaying
-    /// its notifications to `relay`. A call is retried once on a fresh connection only when the
+    /// One request on `acting`'s connection, within the timeout. A connection found closed is
+    /// forgotten (the next request opens a new one; a stdio exit counts for the restart
+    /// backoff).
+    async fn once<T, F, Fut>(&self, acting: &Acting, request: F) -> Result<T, GatewayError>
+    where
+        F: FnOnce(Peer<RoleClient>, Listeners) -> Fut,
+        Fut: Future<Output = Result<T, ServiceError>>,
+    {
+        let name = &self.spec.name;
+        let (slot, _in_flight) = self.session(acting).await?;
+        let session = slot.session.get().expect("opened");
+        let sent = request(session.peer().clone(), slot.listeners.clone());
+        match tokio::time::timeout(self.spec.timeout, sent).await {
+            Err(_) => Err(GatewayError::timeout(name, self.spec.timeout)),
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(ServiceError::McpError(e))) => Err(match e.code.0 {
+                -32602 => GatewayError::validation(
+                    name,
+                    format!("the upstream refused the arguments: {}", e.message),
+                ),
+                -32002 => GatewayError::not_found(name, &e.message),
+                _ => GatewayError::backend(name, e.message),
+            }),
+            Ok(Err(e)) => {
+                if session.is_closed() || matches!(e, ServiceError::TransportClosed) {
+                    self.forget(&self.key(acting), &slot);
+                    self.note_exit();
+                }
+                Err(if e.auth_challenge().is_some() {
+                    GatewayError::authentication(name)
+                } else {
+                    GatewayError::connection(name, plain(&e))
+                })
+            }
+        }
+    }
+
+    /// A client's request failed to reach the upstream: list again now, so `/ready` learns of
+    /// it without waiting a TTL. (Not for the maintenance loop's own listing, which backs off.)
+    fn noticed<T>(&self, answer: Result<T, GatewayError>) -> Result<T, GatewayError> {
+        if answer
+            .as_ref()
+            .is_err_and(|e| e.error_type == "connection_error")
+        {
+            self.changed.notify_one();
+        }
+        answer
+    }
+
+    /// Calls the upstream tool `tool` (its own name) for `acting`, relaying its notifications
+    /// to `relay`. Retried once on a fresh connection only when the connection failed and the
     /// tool is marked idempotent (any other call may have run). Dropping the future (the client
     /// cancelled, or went away) cancels the upstream call too.
     pub async fn call(
@@ -402,84 +455,113 @@ impl Upstream {
     ) -> Result<CallToolResult, GatewayError> {
         let name = &self.spec.name;
         let attempts = if tool.idempotent { 2 } else { 1 };
-        let mut last = None;
-        for _ in 0..attempts {
-            let (slot, _in_flight) = self.session(acting).await?;
-            let session = slot.session.get().expect("opened");
+        let mut attempt = 0;
+        let answer = loop {
+            attempt += 1;
             let mut params = CallToolRequestParams::new(tool.original.clone());
             params.arguments = arguments.clone();
-            let answer = tokio::time::timeout(
-                self.spec.timeout,
-                call_relayed(session.peer(), params, &slot.listeners, relay.clone()),
-            )
-            .await;
-            match answer {
-                Err(_) => return Err(GatewayError::timeout(name, self.spec.timeout)),
-                Ok(Ok(ServerResult::CallToolResult(result))) => return Ok(result),
-                Ok(Ok(
-                    ServerResult::InputRequiredResult(_) | ServerResult::CreateTaskResult(_),
-                )) => {
-                    return Err(GatewayError::backend(
-                        name,
-                        "it asked for input or started a task, which Portcullis does not relay yet",
-                    ));
-                }
-                Ok(Ok(_)) => {
-                    return Err(GatewayError::backend(
-                        name,
-                        "it answered with something that is not a tool result",
-                    ));
-                }
-                Ok(Err(ServiceError::McpError(e))) => {
-                    return Err(match e.code.0 {
-                        -32602 => GatewayError::validation(
-                            name,
-                            format!("the upstream refused the arguments: {}", e.message),
-                        ),
-                        _ => GatewayError::backend(name, e.message),
-                    });
-                }
-                Ok(Err(e)) => {
-                    if session.is_closed() || matches!(e, ServiceError::TransportClosed) {
-                        self.forget(&self.key(acting), &slot);
-                        self.note_exit();
-                    }
-                    let auth = e.auth_challenge().is_some() || e.to_string().contains("401");
-                    last = Some(if auth {
-                        GatewayError::authentication(name)
-                    } else {
-                        GatewayError::connection(name, plain(&e))
-                    });
-                    // List again now: `/ready` learns of the failure without waiting a TTL.
-                    self.changed.notify_one();
-                }
+            let relay = relay.clone();
+            let answer = self
+                .once(acting, |peer, listeners| async move {
+                    call_relayed(&peer, params, &listeners, relay).await
+                })
+                .await;
+            match self.noticed(answer) {
+                Err(e) if e.error_type == "connection_error" && attempt < attempts => continue,
+                answer => break answer?,
             }
+        };
+        match answer {
+            ServerResult::CallToolResult(result) => Ok(result),
+            ServerResult::InputRequiredResult(_) | ServerResult::CreateTaskResult(_) => {
+                Err(GatewayError::backend(
+                    name,
+                    "it asked for input or started a task, which Portcullis does not relay yet",
+                ))
+            }
+            _ => Err(GatewayError::backend(
+                name,
+                "it answered with something that is not a tool result",
+            )),
         }
-        Err(last.expect("at least one attempt"))
     }
 
-    /// Lists the upstream's tools as Portcullis itself and replaces the cached list.
+    /// Reads the resource behind `exposed` (an exposed URI of this upstream) for `acting`.
+    pub async fn read_resource(
+        &self,
+        exposed: &str,
+        acting: &Acting,
+    ) -> Result<ReadResourceResult, GatewayError> {
+        let name = &self.spec.name;
+        let original = original_uri(name, exposed)
+            .ok_or_else(|| GatewayError::not_found(name, exposed))?
+            .to_owned();
+        let params = ReadResourceRequestParams::new(original);
+        let answer = self
+            .once(acting, |peer, _| async move {
+                peer.read_resource_once(params).await
+            })
+            .await;
+        match self.noticed(answer)? {
+            ReadResourceResponse::Complete(result) => Ok(expose_contents(name, result)),
+            _ => Err(GatewayError::backend(
+                name,
+                "it asked for input, which Portcullis does not relay yet",
+            )),
+        }
+    }
+
+    /// Gets the prompt `exposed` (with this upstream's prefix) for `acting`.
+    pub async fn get_prompt(
+        &self,
+        exposed: &str,
+        arguments: Option<serde_json::Map<String, serde_json::Value>>,
+        acting: &Acting,
+    ) -> Result<GetPromptResult, GatewayError> {
+        let name = &self.spec.name;
+        let original = exposed
+            .strip_prefix(&self.spec.prefix)
+            .filter(|_| self.items().prompts.iter().any(|p| p.name == exposed))
+            .ok_or_else(|| GatewayError::not_found(name, exposed))?;
+        let mut params = GetPromptRequestParams::new(original);
+        params.arguments = arguments;
+        let answer = self
+            .once(acting, |peer, _| async move {
+                peer.get_prompt_once(params).await
+            })
+            .await;
+        match self.noticed(answer)? {
+            GetPromptResponse::Complete(result) => Ok(result),
+            _ => Err(GatewayError::backend(
+                name,
+                "it asked for input, which Portcullis does not relay yet",
+            )),
+        }
+    }
+
+    /// Lists the upstream's tools (and resources, templates and prompts, where it offers them)
+    /// as Portcullis itself, and replaces the cached lists.
     pub async fn refresh(&self) -> Result<usize, GatewayError> {
         let acting = Acting::gateway(&self.spec.name);
-        let listed = async {
-            let (slot, _in_flight) = self.session(&acting).await?;
-            let session = slot.session.get().expect("opened");
-            match tokio::time::timeout(self.spec.timeout, session.peer().list_all_tools()).await {
-                Err(_) => Err(GatewayError::timeout(&self.spec.name, self.spec.timeout)),
-                Ok(Err(e)) => {
-                    if session.is_closed() {
-                        self.forget(&self.key(&acting), &slot);
-                        self.note_exit();
-                    }
-                    Err(GatewayError::connection(&self.spec.name, plain(&e)))
+        let listed = self
+            .once(&acting, |peer, _| async move {
+                let tools = peer.list_all_tools().await?;
+                let offers = peer.peer_info().map(|info| info.capabilities.clone());
+                let offers = offers.unwrap_or_default();
+                let (mut resources, mut templates, mut prompts) = Default::default();
+                if offers.resources.is_some() {
+                    resources = peer.list_all_resources().await?;
+                    templates = peer.list_all_resource_templates().await?;
                 }
-                Ok(Ok(tools)) => Ok(tools),
-            }
-        }
-        .await;
+                if offers.prompts.is_some() {
+                    prompts = peer.list_all_prompts().await?;
+                }
+                Ok((tools, resources, templates, prompts))
+            })
+            .await;
         let mut catalog = self.catalog.write().expect("catalog");
         match listed {
-            Ok(tools) => {
+            Ok((tools, resources, templates, prompts)) => {
                 let exposed = self.expose(tools);
                 catalog.by_name = exposed
                     .iter()
@@ -487,6 +569,13 @@ impl Upstream {
                     .map(|(i, t)| (t.tool.name.to_string(), i))
                     .collect();
                 catalog.tools = Arc::new(exposed);
+                catalog.items = Arc::new(Items::expose(
+                    &self.spec.name,
+                    &self.spec.prefix,
+                    resources,
+                    templates,
+                    prompts,
+                ));
                 catalog.listed_at = Some(Instant::now());
                 catalog.last_error = None;
                 Ok(catalog.tools.len())
@@ -530,6 +619,16 @@ impl Upstream {
         let catalog = self.catalog.read().expect("catalog");
         if self.fresh_enough(&catalog) {
             catalog.tools.clone()
+        } else {
+            Arc::default()
+        }
+    }
+
+    /// The listed resources, templates and prompts, under the same staleness bound as tools.
+    pub fn items(&self) -> Arc<Items> {
+        let catalog = self.catalog.read().expect("catalog");
+        if self.fresh_enough(&catalog) {
+            catalog.items.clone()
         } else {
             Arc::default()
         }

@@ -41,6 +41,9 @@ pub(crate) struct Peek<'a> {
 pub(crate) struct PeekParams<'a> {
     #[serde(borrow)]
     pub(crate) name: Option<Cow<'a, str>>,
+    /// A `resources/read`'s.
+    #[serde(borrow)]
+    pub(crate) uri: Option<Cow<'a, str>>,
     #[serde(borrow, rename = "_meta")]
     meta: Option<PeekMeta<'a>>,
 }

@@ -255,8 +255,13 @@ async fn authorize_and_serve(
             Err(refusal) => return *refusal,
         }
     }
-    let verdict = match (tool, parts.extensions.get::<Principal>()) {
-        (Some(tool), Some(principal)) => ep.policy.check(tool, principal),
+    // An upstream's resource or prompt is held to that upstream's read rule.
+    let read = upstream_read(&ep.policy, peek, method);
+    let verdict = match (tool, &read, parts.extensions.get::<Principal>()) {
+        (Some(tool), _, Some(principal)) => ep.policy.check(tool, principal),
+        (None, Some((upstream, item)), Some(principal)) => {
+            ep.policy.check_read(upstream, item, principal)
+        }
         _ => Ok(()),
     };
     if let (Some(_), Some(principal)) = (tool, parts.extensions.get::<Principal>()) {
@@ -267,21 +272,28 @@ async fn authorize_and_serve(
         };
         ep.metrics.auth(principal.method.as_str(), result);
     }
-    ep.audit
-        .record(call_decision(
-            &ep.policy,
-            &parts.extensions,
-            method,
-            tool,
-            verdict.as_ref().map(|_| ()),
-        ))
-        .await;
+    let mut event = call_decision(
+        &ep.policy,
+        &parts.extensions,
+        method,
+        tool.or(read.as_ref().map(|(_, item)| *item)),
+        verdict.as_ref().map(|_| ()),
+    );
+    if let Some((upstream, _)) = &read {
+        event.upstream = Some(upstream.to_string());
+    }
+    ep.audit.record(event).await;
     if let (Err(denial), Some(principal)) = (verdict, parts.extensions.get::<Principal>()) {
         return ep.resource_server.reject_for(
             &parts.headers,
             match &denial {
                 Denial::Scope { tool, .. } => AuthError::InsufficientScope {
-                    required: ep.policy.step_up_scope(tool, principal),
+                    required: match &read {
+                        Some((upstream, _)) => {
+                            ep.policy.step_up_scope_for_reads(upstream, principal)
+                        }
+                        None => ep.policy.step_up_scope(tool, principal),
+                    },
                 },
                 Denial::Method { .. } | Denial::NoRule { .. } => {
                     AuthError::AccessDenied(denial.message())
@@ -379,6 +391,28 @@ fn decision(
 }
 
 /// The audit record of a `tools/call`, naming the upstream the tool belongs to.
+/// The upstream and item of a `resources/read` (by its URI) or `prompts/get` (by its name)
+/// that names an upstream's resource or prompt.
+fn upstream_read<'a>(
+    policy: &'a Policy,
+    peek: &'a Peek<'_>,
+    method: &str,
+) -> Option<(&'a str, &'a str)> {
+    let gateway = policy.gateway()?;
+    let params = peek.params.as_ref()?;
+    match method {
+        "resources/read" => {
+            let uri = params.uri.as_deref()?;
+            Some((gateway.resource_owner(uri)?, uri))
+        }
+        "prompts/get" => {
+            let name = params.name.as_deref()?;
+            Some((gateway.upstream_of(name)?, name))
+        }
+        _ => None,
+    }
+}
+
 fn call_decision(
     policy: &Policy,
     extensions: &axum::http::Extensions,

@@ -159,3 +159,18 @@ impl From<portcullis_gateway::GatewayError> for ToolError {
         }
     }
 }
+
+/// An upstream failure on a request that has no tool result to carry it (`resources/read`,
+/// `prompts/get`): a JSON-RPC error with the same type, sentence and upstream.
+pub(crate) fn rpc_error(error: portcullis_gateway::GatewayError) -> ErrorData {
+    let data = serde_json::json!({
+        "error_type": error.error_type,
+        "upstream": error.upstream,
+        "suggestions": [error.suggestion],
+    });
+    match error.error_type {
+        "not_found_error" => ErrorData::resource_not_found(error.message, Some(data)),
+        "validation_error" => ErrorData::invalid_params(error.message, Some(data)),
+        _ => ErrorData::internal_error(error.message, Some(data)),
+    }
+}

@@ -298,16 +298,25 @@ impl Policy {
             return Some(Cow::Borrowed(rule));
         }
         let found = self.gateway.as_ref()?.find(tool)?;
-        let access = if found.tool.read_only {
-            "read"
-        } else {
-            "write"
-        };
+        Some(Cow::Owned(self.upstream_rule(
+            &found.upstream,
+            found.tool.read_only,
+            Some(tool),
+        )))
+    }
+
+    /// The rule for an upstream's resources and prompts: that of its read-only tools.
+    pub fn read_rule(&self, upstream: &str) -> ToolRule {
+        self.upstream_rule(upstream, true, None)
+    }
+
+    fn upstream_rule(&self, upstream: &str, read_only: bool, tool: Option<&str>) -> ToolRule {
+        let access = if read_only { "read" } else { "write" };
         let mut rule = ToolRule {
             methods: vec![AuthMethod::Oauth, AuthMethod::ApiKey],
-            scopes: vec![format!("{}:{access}", found.upstream)],
+            scopes: vec![format!("{upstream}:{access}")],
         };
-        for key in [&*found.upstream, tool] {
+        for key in std::iter::once(upstream).chain(tool) {
             if let Some(o) = self.upstream_overrides.get(key) {
                 if let Some(methods) = &o.methods {
                     rule.methods = methods.clone();
@@ -317,7 +326,7 @@ impl Policy {
                 }
             }
         }
-        Some(Cow::Owned(rule))
+        rule
     }
 
     /// The tool's name fit for a metric label: a built-in tool's, or a listed upstream tool's
@@ -365,20 +374,34 @@ impl Policy {
     /// May `principal` call `tool`? A tool no rule names is refused, so a tool added to the
     /// router but forgotten here is callable by nobody rather than by everybody.
     pub fn check(&self, tool: &str, principal: &Principal) -> Result<(), Denial> {
-        let Some(rule) = self.rule(tool) else {
-            return Err(Denial::NoRule {
+        match self.rule(tool) {
+            Some(rule) => Self::check_rule(tool, &rule, principal),
+            None => Err(Denial::NoRule {
                 tool: tool.to_owned(),
-            });
-        };
+            }),
+        }
+    }
+
+    /// May `principal` read `item` (a resource URI or prompt name) of `upstream`?
+    pub fn check_read(
+        &self,
+        upstream: &str,
+        item: &str,
+        principal: &Principal,
+    ) -> Result<(), Denial> {
+        Self::check_rule(item, &self.read_rule(upstream), principal)
+    }
+
+    fn check_rule(name: &str, rule: &ToolRule, principal: &Principal) -> Result<(), Denial> {
         if !rule.methods.contains(&principal.method) {
             return Err(Denial::Method {
-                tool: tool.to_owned(),
+                tool: name.to_owned(),
                 allowed: rule.methods.clone(),
             });
         }
         match rule.scopes.iter().find(|s| !principal.scopes.contains(s)) {
             Some(missing) => Err(Denial::Scope {
-                tool: tool.to_owned(),
+                tool: name.to_owned(),
                 missing: missing.clone(),
             }),
             None => Ok(()),
@@ -390,18 +413,33 @@ impl Policy {
     /// A tool that never accepts the caller's kind of credential stays hidden.
     pub fn lists(&self, tool: &str, principal: Option<&Principal>) -> bool {
         match principal {
-            Some(p) if self.hide_forbidden_tools => match self.check(tool, p) {
-                Ok(()) => true,
-                Err(Denial::Scope { .. }) => {
-                    p.method == AuthMethod::Oauth
-                        && self.rule(tool).is_some_and(|rule| {
-                            let requestable = self.scopes_supported();
-                            rule.scopes.iter().all(|s| requestable.contains(s))
-                        })
-                }
-                Err(_) => false,
-            },
+            Some(p) if self.hide_forbidden_tools => self
+                .rule(tool)
+                .is_some_and(|rule| self.shows(tool, &rule, p)),
             _ => true,
+        }
+    }
+
+    /// Whether `resources/list` and `prompts/list` show `upstream`'s items to `principal`, on
+    /// the terms of [`Self::lists`].
+    pub fn lists_reads(&self, upstream: &str, principal: Option<&Principal>) -> bool {
+        match principal {
+            Some(p) if self.hide_forbidden_tools => {
+                self.shows(upstream, &self.read_rule(upstream), p)
+            }
+            _ => true,
+        }
+    }
+
+    fn shows(&self, name: &str, rule: &ToolRule, principal: &Principal) -> bool {
+        match Self::check_rule(name, rule, principal) {
+            Ok(()) => true,
+            Err(Denial::Scope { .. }) => {
+                let requestable = self.scopes_supported();
+                principal.method == AuthMethod::Oauth
+                    && rule.scopes.iter().all(|s| requestable.contains(s))
+            }
+            Err(_) => false,
         }
     }
 
@@ -409,19 +447,27 @@ impl Policy {
     /// granted among `tool`'s and the OAuth-requestable ones, plus every scope the tool needs,
     /// so a client that re-authorizes with exactly this list loses nothing it had.
     pub fn step_up_scope(&self, tool: &str, principal: &Principal) -> String {
+        let needed = self
+            .rule(tool)
+            .map(|r| r.scopes.clone())
+            .unwrap_or_default();
+        self.step_up_to(&needed, principal)
+    }
+
+    /// [`Self::step_up_scope`] for an upstream's resources and prompts.
+    pub fn step_up_scope_for_reads(&self, upstream: &str, principal: &Principal) -> String {
+        self.step_up_to(&self.read_rule(upstream).scopes, principal)
+    }
+
+    fn step_up_to(&self, needed: &[String], principal: &Principal) -> String {
         let mut scopes: Vec<String> = self
             .scopes_supported()
             .into_iter()
             .filter(|s| principal.scopes.contains(s))
             .collect();
-        for s in self
-            .rule(tool)
-            .map(|r| r.scopes.clone())
-            .into_iter()
-            .flatten()
-        {
-            if !scopes.contains(&s) {
-                scopes.push(s);
+        for s in needed {
+            if !scopes.contains(s) {
+                scopes.push(s.clone());
             }
         }
         scopes.join(" ")

@@ -5,14 +5,17 @@ use std::{borrow::Cow, sync::Arc};
 use http::request::Parts;
 use portcullis_auth::Principal;
 use portcullis_core::{Store, TenantAdmin, TenantId};
+use portcullis_gateway::Items;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     handler::server::router::tool::ToolRouter,
     handler::server::tool::{IntoCallToolResult, ToolCallContext},
     model::{
-        CacheScope, CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
-        PaginatedRequestParams, ProtocolVersion, ResultType, ServerCapabilities, ServerConfig,
-        Tool,
+        CacheScope, CallToolRequestParams, CallToolResponse, GetPromptRequestParams,
+        GetPromptResponse, Implementation, ListPromptsResult, ListResourceTemplatesResult,
+        ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
+        ReadResourceRequestParams, ReadResourceResponse, ResultType, ServerCapabilities,
+        ServerConfig, Tool,
     },
     service::RequestContext,
 };
@@ -148,6 +151,47 @@ impl PortcullisMcp {
         }
     }
 
+    /// The caller of a request, as the HTTP layer authenticated it.
+    fn principal(context: &RequestContext<RoleServer>) -> Option<&Principal> {
+        context
+            .extensions
+            .get::<Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>())
+    }
+
+    /// The upstream items `pick` selects, of the upstreams whose reads this caller may see.
+    fn upstream_items<T: Clone>(
+        &self,
+        context: &RequestContext<RoleServer>,
+        pick: impl Fn(&Items) -> &Vec<T>,
+    ) -> Vec<T> {
+        let Some(gateway) = self.policy.gateway() else {
+            return Vec::new();
+        };
+        let principal = Self::principal(context);
+        gateway
+            .items()
+            .into_iter()
+            .filter(|(upstream, _)| self.policy.lists_reads(upstream, principal))
+            .flat_map(|(_, items)| pick(&items).clone())
+            .collect()
+    }
+
+    /// The policy for reading `item` of `upstream` (the HTTP layer checked first).
+    fn authorize_read(
+        &self,
+        upstream: &str,
+        item: &str,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Principal, ErrorData> {
+        let principal = Self::principal(context)
+            .ok_or_else(|| ErrorData::invalid_request("the request is not authenticated", None))?;
+        self.policy
+            .check_read(upstream, item, principal)
+            .map_err(|denial| ErrorData::invalid_request(denial.message(), None))?;
+        Ok(principal.clone())
+    }
+
     /// Every tool served: the built-in ones still enabled, then each upstream's.
     fn all_tools(&self) -> Vec<Tool> {
         let mut tools: Vec<Tool> = self
@@ -190,7 +234,17 @@ impl ServerHandler for PortcullisMcp {
     }
 
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let capabilities = if self.policy.gateway().is_some() {
+            // Upstreams may offer resources and prompts; the lists are empty when none does.
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_prompts()
+                .build()
+        } else {
+            ServerCapabilities::builder().enable_tools().build()
+        };
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("portcullis", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "Task and workspace tools for the signed-in user. Every call acts only on that \
@@ -228,6 +282,77 @@ impl ServerHandler for PortcullisMcp {
         result.ttl_ms = supports_cache_hints.then_some(0);
         result.cache_scope = supports_cache_hints.then_some(scope);
         Ok(result)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let items = self.upstream_items(&context, |i| &i.resources);
+        Ok(ListResourcesResult::with_all_items(items))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let items = self.upstream_items(&context, |i| &i.templates);
+        Ok(ListResourceTemplatesResult::with_all_items(items))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let gateway = self.policy.gateway();
+        let Some((gateway, upstream)) =
+            gateway.and_then(|g| g.resource_owner(&request.uri).map(|u| (g, u)))
+        else {
+            return Err(ErrorData::resource_not_found(
+                format!("no resource {:?} here", request.uri),
+                None,
+            ));
+        };
+        let principal = self.authorize_read(upstream, &request.uri, &context)?;
+        let read = gateway.read_resource(&request.uri, &principal);
+        match read.await {
+            Ok(result) => Ok(ReadResourceResponse::Complete(result)),
+            Err(error) => Err(crate::error::rpc_error(error)),
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let items = self.upstream_items(&context, |i| &i.prompts);
+        Ok(ListPromptsResult::with_all_items(items))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let gateway = self.policy.gateway();
+        let Some((gateway, upstream)) =
+            gateway.and_then(|g| g.upstream_of(&request.name).map(|u| (g, u)))
+        else {
+            return Err(ErrorData::invalid_params(
+                format!("no prompt {:?} here", request.name),
+                None,
+            ));
+        };
+        let principal = self.authorize_read(upstream, &request.name, &context)?;
+        let got = gateway.get_prompt(&request.name, request.arguments, &principal);
+        match got.await {
+            Ok(result) => Ok(GetPromptResponse::Complete(result)),
+            Err(error) => Err(crate::error::rpc_error(error)),
+        }
     }
 
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {

@@ -587,3 +587,115 @@ async fn upstream_progress_reaches_the_client_and_cancellation_reaches_the_upstr
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// An upstream's resources, resource templates and prompts appear next to the tools, renamed so
+/// they cannot collide (`fast+<uri>`, `fast_<prompt>`), read as the caller, under the
+/// upstream's read rule with a step-up on a missing scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_resources_and_prompts_are_federated() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let fast = jwt_upstream("fastmcp_notes.py", port, dir.path()).await;
+    let config = format!("[[upstreams]]\nname = \"fast\"\nurl = \"{}\"\n", fast.url);
+    let app = gateway_app(port, &config, dir.path(), Options::default()).await;
+    wait_listed(&app, &["fast"]).await;
+
+    for era in [support::Era::Legacy, support::Era::Current] {
+        let alice =
+            McpClient::new(app.mcp_url(), app.token("alice", "fast:read fast:write")).era(era);
+        let listed = alice.request("resources/list", json!({}), None).await;
+        let uris = listed.result()["resources"].to_string();
+        assert!(uris.contains("\"fast+notes://readme\""), "{era:?}: {uris}");
+        let templates = alice
+            .request("resources/templates/list", json!({}), None)
+            .await;
+        let templates = templates.result()["resourceTemplates"].to_string();
+        assert!(templates.contains("fast+notes://{note_id}"), "{templates}");
+
+        let read = alice
+            .request(
+                "resources/read",
+                json!({"uri": "fast+notes://readme"}),
+                Some("fast+notes://readme"),
+            )
+            .await;
+        let contents = &read.result()["contents"][0];
+        assert_eq!(contents["uri"], "fast+notes://readme", "{}", read.body);
+        assert_eq!(contents["text"], "readme for alice", "{}", read.body);
+        // A template's URI, filled in, reads through too.
+        let note = alice
+            .ok("fast_add_note", json!({"text": "templated"}))
+            .await;
+        let uri = format!("fast+notes://{}", note["id"]);
+        let read = alice
+            .request("resources/read", json!({"uri": uri}), Some(&uri))
+            .await;
+        assert_eq!(
+            read.result()["contents"][0]["text"],
+            "templated",
+            "{}",
+            read.body
+        );
+
+        let prompts = alice.request("prompts/list", json!({}), None).await;
+        let prompts = prompts.result()["prompts"].to_string();
+        assert!(prompts.contains("\"fast_summarize\""), "{prompts}");
+        let prompt = alice
+            .request(
+                "prompts/get",
+                json!({"name": "fast_summarize", "arguments": {"topic": "tests"}}),
+                Some("fast_summarize"),
+            )
+            .await;
+        let text = prompt.result()["messages"][0]["content"]["text"].clone();
+        assert_eq!(text, "Summarize tests for alice", "{}", prompt.body);
+    }
+
+    // Without the upstream's read scope: 403 with a step-up to it.
+    let writer = McpClient::new(app.mcp_url(), app.token("bob", "fast:write"));
+    let refused = writer
+        .request(
+            "resources/read",
+            json!({"uri": "fast+notes://readme"}),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let challenge = refused.header("www-authenticate").unwrap();
+    assert!(
+        challenge.contains(r#"error="insufficient_scope""#) && challenge.contains("fast:read"),
+        "{challenge}"
+    );
+    let refused = writer
+        .request(
+            "prompts/get",
+            json!({"name": "fast_summarize", "arguments": {"topic": "x"}}),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+
+    // A URI no upstream owns is not found; the audit trail names the upstream of a read.
+    let alice = McpClient::new(app.mcp_url(), app.token("alice", "fast:read"));
+    let missing = alice
+        .request(
+            "resources/read",
+            json!({"uri": "elsewhere+notes://readme"}),
+            None,
+        )
+        .await;
+    assert_eq!(missing.body["error"]["code"], -32002, "{}", missing.body);
+    let events = app.audit(&["--tool", "fast+notes://readme"]);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["decision"] == "allowed" && e["upstream"] == "fast"),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["decision"] == "denied" && e["subject"] == "bob"),
+        "{events:?}"
+    );
+}
