@@ -699,3 +699,66 @@ async fn upstream_resources_and_prompts_are_federated() {
         "{events:?}"
     );
 }
+
+/// The FastMCP server of the README's "Protect your own MCP server", taken from the README as
+/// written, behind `portcullis serve --upstream notes=…`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_fastmcp_server_works_behind_portcullis() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let start = readme
+        .find("```python\n# server.py")
+        .expect("the README's FastMCP server");
+    let code = &readme[start + "```python\n".len()..];
+    let code = &code[..code.find("```").unwrap()];
+    let (port, upstream_port) = (free_port(), free_port());
+    let code = code
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
+        .replace("127.0.0.1:9000", &format!("127.0.0.1:{upstream_port}"))
+        .replace("port=9000", &format!("port={upstream_port}"));
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("server.py");
+    std::fs::write(&script, code).unwrap();
+    let _server = tokio::process::Command::new(venv_python())
+        .arg(&script)
+        .env("FASTMCP_CHECK_FOR_UPDATES", "off")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(support::log_path(dir.path())).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while tokio::net::TcpStream::connect(("127.0.0.1", upstream_port))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server.py did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let app = TestApp::spawn_with(
+        Db::Sqlite,
+        Options {
+            port: Some(port),
+            args: vec![
+                "--upstream".into(),
+                format!("notes=http://127.0.0.1:{upstream_port}/mcp"),
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    wait_listed(&app, &["notes"]).await;
+    let alice = McpClient::new(app.mcp_url(), app.token("alice", "notes:read notes:write"));
+    let bob = McpClient::new(app.mcp_url(), app.token("bob", "notes:read notes:write"));
+    let added = alice.call("notes_add_note", json!({"text": "hello"})).await;
+    assert_eq!(added.result()["isError"], false, "{}", added.body);
+    let mine = alice.call("notes_list_notes", json!({})).await;
+    assert!(mine.result().to_string().contains("hello"), "{}", mine.body);
+    let his = bob.call("notes_list_notes", json!({})).await;
+    assert!(!his.result().to_string().contains("hello"), "{}", his.body);
+    let reader = McpClient::new(app.mcp_url(), app.token("carol", "notes:read"));
+    let refused = reader.call("notes_add_note", json!({"text": "x"})).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+}
