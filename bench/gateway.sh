@@ -118,7 +118,9 @@ EOF
     tail -20 "$WORK/$name.log" >&2
     exit 1
   fi
-  token=$("$BIN/bench-token" mint "$WORK/private.pem" "$ISS" "$url/mcp" bench "bench:read")
+  # A user's token: bench-token's client_id is `bench`, and a token whose sub equals its
+  # client_id is a client-credentials token, which the default policy lets call nothing.
+  token=$("$BIN/bench-token" mint "$WORK/private.pem" "$ISS" "$url/mcp" bench-user "bench:read")
   echo "$url $token"
 }
 

@@ -19,27 +19,14 @@ import sys
 import anyio
 import httpx2
 from mcp.client import Client
-from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import OAuthClientMetadata
 
-from python_oauth_client import REDIRECT_URI, BrowserlessLogin, InMemoryTokenStorage, structured
+from python_oauth_client import oauth_client, structured
 
 
 async def main(server_url: str, username: str, password: str, prefix: str, tokens_file: str) -> None:
-    storage = InMemoryTokenStorage()
-    login = BrowserlessLogin(username, password)
-    provider = OAuthClientProvider(
-        server_url=server_url,
-        client_metadata=OAuthClientMetadata(
-            client_name="MCP Python SDK (Portcullis gateway test)",
-            redirect_uris=[REDIRECT_URI],
-            grant_types=["authorization_code", "refresh_token"],
-            response_types=["code"],
-        ),
-        storage=storage,
-        redirect_handler=login.redirect_handler,
-        callback_handler=login.callback_handler,
+    provider, storage, login = oauth_client(
+        server_url, username, password, "MCP Python SDK (Portcullis gateway test)"
     )
     try:
         async with httpx2.AsyncClient(auth=provider, timeout=httpx2.Timeout(30.0)) as http:

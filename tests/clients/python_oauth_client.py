@@ -196,13 +196,16 @@ def structured(result) -> dict:
     return result.structured_content
 
 
-async def main(server_url: str, username: str, password: str) -> None:
+def oauth_client(
+    server_url: str, username: str, password: str, client_name: str
+) -> tuple[OAuthClientProvider, InMemoryTokenStorage, BrowserlessLogin]:
+    """The SDK's OAuth provider for a public client that signs in as USERNAME, browserlessly."""
     storage = InMemoryTokenStorage()
     login = BrowserlessLogin(username, password)
     provider = OAuthClientProvider(
         server_url=server_url,
         client_metadata=OAuthClientMetadata(
-            client_name="MCP Python SDK (Portcullis test)",
+            client_name=client_name,
             redirect_uris=[REDIRECT_URI],
             grant_types=["authorization_code", "refresh_token"],
             response_types=["code"],
@@ -211,6 +214,11 @@ async def main(server_url: str, username: str, password: str) -> None:
         redirect_handler=login.redirect_handler,
         callback_handler=login.callback_handler,
     )
+    return provider, storage, login
+
+
+async def main(server_url: str, username: str, password: str) -> None:
+    provider, storage, login = oauth_client(server_url, username, password, "MCP Python SDK (Portcullis test)")
     async with httpx2.AsyncClient(auth=provider, timeout=httpx2.Timeout(30.0)) as http:
         async with Client(streamable_http_client(server_url, http_client=http), mode="legacy") as client:
             tools = {t.name for t in (await client.list_tools()).tools}

@@ -3,7 +3,9 @@
 authenticated by a static service token plus a trusted user header (no JWT).
 
 Usage:
-  UPSTREAM_SERVICE_TOKEN=SECRET service_token_notes.py [--seen-tokens FILE] [--port N] [--verbose]
+  UPSTREAM_SERVICE_TOKEN=SECRET service_token_notes.py [--key-header NAME] [--seen-tokens FILE]
+                                                       [--port N] [--verbose]
+With --key-header the token is expected raw in header NAME (an API key) instead of as a bearer.
 
 Streamable HTTP at http://127.0.0.1:PORT/mcp, stateless (no Mcp-Session-Id; `initialize` is
 accepted but not required, and sessionless 2026-07-28 requests work too). Every HTTP request must
@@ -43,16 +45,20 @@ TOKEN_ENV = "UPSTREAM_SERVICE_TOKEN"
 class RequireServiceToken:
     """ASGI middleware: `Authorization: Bearer <service token>` and a non-empty `X-User-ID`."""
 
-    def __init__(self, app: Any, token: str):
+    def __init__(self, app: Any, token: str, key_header: str | None = None):
         self.app = app
         self.expected = token.encode()
+        self.key_header = key_header.lower().encode() if key_header else None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        auth = _common.header(scope, b"authorization") or ""
-        scheme, _, presented = auth.partition(" ")
+        if self.key_header:  # a static API key in its own header (design document 001)
+            scheme, presented = "bearer", _common.header(scope, self.key_header) or ""
+        else:
+            auth = _common.header(scope, b"authorization") or ""
+            scheme, _, presented = auth.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode("latin-1"), self.expected):
             await _common.send_json(
                 send,
@@ -105,6 +111,11 @@ def build(verbose: bool) -> MCPServer:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common.add_common_args(parser, jwt=False)
+    parser.add_argument(
+        "--key-header",
+        metavar="NAME",
+        help="expect the token as a raw API key in header NAME instead of Authorization: Bearer",
+    )
     args = parser.parse_args()
     _common.setup_logging(args.verbose)
     token = _common.env_required(TOKEN_ENV)
@@ -112,7 +123,7 @@ async def main() -> None:
     sock = _common.bind_socket(args.port)
     mcp = build(args.verbose)
     app = mcp.streamable_http_app(streamable_http_path=_common.MCP_PATH, stateless_http=True)
-    await _common.serve(_common.SeenTokens(RequireServiceToken(app, token), args.seen_tokens), sock)
+    await _common.serve(_common.SeenTokens(RequireServiceToken(app, token, args.key_header), args.seen_tokens), sock)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@
 
 use rmcp::model::{Prompt, ReadResourceResult, Resource, ResourceContents, ResourceTemplate};
 
-use crate::upstream::MAX_TOOLS;
+/// An upstream may offer at most this many tools (and as many resources, templates and
+/// prompts); more are ignored (and logged), so a broken or hostile upstream cannot grow the
+/// merged lists, the policy table or the metric labels.
+pub const MAX_TOOLS: usize = 1000;
 
 /// What an upstream offers besides tools, renamed; at most [`MAX_TOOLS`] of each.
 #[derive(Debug, Clone, Default)]

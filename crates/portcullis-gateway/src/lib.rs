@@ -22,6 +22,6 @@ pub use config::{
 pub use error::GatewayError;
 pub use gateway::{Found, Gateway};
 pub use identity::{Acting, GATEWAY_SUBJECT, SignerSource, TokenIssuer};
-pub use items::Items;
+pub use items::{Items, MAX_TOOLS};
 pub use relay::{Relay, Relayed};
-pub use upstream::{ExposedTool, MAX_TOOLS, UpstreamStatus};
+pub use upstream::{ExposedTool, UpstreamStatus};

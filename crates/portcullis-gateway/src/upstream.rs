@@ -31,14 +31,11 @@ use crate::{
     config::{Target, UpstreamSpec},
     error::{GatewayError, plain},
     identity::{Acting, IdentityProvider},
-    items::{Items, expose_contents, original_uri},
+    items::{Items, MAX_TOOLS, expose_contents, original_uri},
     relay::{Listeners, Relay},
     transport::IdentityClient,
 };
 
-/// An upstream may offer at most this many tools; more are ignored (and logged), so a broken or
-/// hostile upstream cannot grow the merged list, the policy table or the metric labels.
-pub const MAX_TOOLS: usize = 1000;
 /// HTTP sessions per upstream (one per acting user); the least recently used idle one goes.
 const MAX_SESSIONS: usize = 1000;
 /// The largest answer read from an upstream.

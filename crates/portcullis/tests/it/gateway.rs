@@ -56,15 +56,7 @@ async fn gateway_app(port: u16, config: &str, dir: &Path, options: Options) -> T
 async fn wait_listed(app: &TestApp, names: &[&str]) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let ready: Value = app
-            .http
-            .get(format!("{}/ready", app.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, ready) = app.get_json("/ready").await;
         let up = |name: &str| ready["checks"][format!("upstream:{name}")]["status"] == "ok";
         if names.iter().all(|n| up(n)) {
             return;
@@ -99,6 +91,17 @@ fn names(list: &Reply) -> Vec<String> {
 }
 
 use support::mcp::Reply;
+
+/// Portcullis (with `options`) in front of one FastMCP upstream named `fast`, listed.
+async fn behind_fastmcp(options: Options) -> (TestApp, UpstreamServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let fast = jwt_upstream("fastmcp_notes.py", port, dir.path()).await;
+    let config = format!("[[upstreams]]\nname = \"fast\"\nurl = \"{}\"\n", fast.url);
+    let app = gateway_app(port, &config, dir.path(), options).await;
+    wait_listed(&app, &["fast"]).await;
+    (app, fast, dir)
+}
 
 const ALL: &str = "tasks:read tasks:write fast:read fast:write sdk:read sdk:write";
 
@@ -212,15 +215,9 @@ async fn fastmcp_and_sdk_servers_behind_one_endpoint() {
         "{challenge}"
     );
     // The protected-resource metadata offers the upstream scopes.
-    let prm: Value = reqwest::get(format!(
-        "{}/.well-known/oauth-protected-resource/mcp",
-        app.base
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let (_, prm) = app
+        .get_json("/.well-known/oauth-protected-resource/mcp")
+        .await;
     let supported = prm["scopes_supported"].to_string();
     for scope in ["fast:read", "fast:write", "sdk:read", "sdk:write"] {
         assert!(supported.contains(scope), "{scope} in {supported}");
@@ -241,14 +238,7 @@ async fn fastmcp_and_sdk_servers_behind_one_endpoint() {
     // `/ready` reports it, and stays ready: one upstream must not take the replica out.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let response = app
-            .http
-            .get(format!("{}/ready", app.base))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let ready: Value = response.json().await.unwrap();
+        let (status, ready) = app.get_json("/ready").await;
         if ready["checks"]["upstream:sdk"]["status"] == "unreachable" {
             assert_eq!(status, 200, "{ready}");
             assert_eq!(ready["checks"]["upstream:fast"]["status"], "ok", "{ready}");
@@ -286,18 +276,53 @@ async fn fastmcp_and_sdk_servers_behind_one_endpoint() {
 /// environment variable Portcullis reads, never logged, never the client's token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_token_upstream_gets_the_user_in_a_header() {
-    let dir = tempfile::tempdir().unwrap();
     let secret = format!("svc-{}", uuid::Uuid::new_v4().simple());
+    let seen = secret_upstream(
+        &[],
+        "auth = \"service_token\"\nservice_token_env = \"NOTES_SECRET\"",
+        &secret,
+    )
+    .await;
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter().all(|s| *s == format!("Bearer {secret}")),
+        "only the service token reached the upstream: {seen:?}"
+    );
+}
+
+/// Design document 001: a static API key in its own header, here with the user header too;
+/// no `Authorization` header reaches the upstream at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_key_upstream_gets_its_key_and_the_user() {
+    let secret = format!("key-{}", uuid::Uuid::new_v4().simple());
+    let seen = secret_upstream(
+        &["--key-header".into(), "X-Notes-Key".into()],
+        "auth = \"api_key\"\napi_key_header = \"X-Notes-Key\"\n\
+         api_key_env = \"NOTES_SECRET\"\nuser_header = \"X-User-ID\"",
+        &secret,
+    )
+    .await;
+    assert_eq!(
+        seen,
+        Vec::<String>::new(),
+        "no Authorization header upstream"
+    );
+}
+
+/// `service_token_notes.py ARGS` behind Portcullis with `auth` (the upstream's TOML lines) and
+/// `secret` in `NOTES_SECRET`: the user arrives, users are kept apart, the secret is never
+/// logged. Returns the `Authorization` values the upstream saw.
+async fn secret_upstream(args: &[String], auth: &str, secret: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
     let upstream = UpstreamServer::start(
         "service_token_notes.py",
-        &[],
-        &[("UPSTREAM_SERVICE_TOKEN", &secret)],
+        args,
+        &[("UPSTREAM_SERVICE_TOKEN", secret)],
         dir.path(),
     )
     .await;
     let config = format!(
-        "[[upstreams]]\nname = \"svc\"\nurl = \"{}\"\nauth = \"service_token\"\n\
-         service_token_env = \"NOTES_SERVICE_TOKEN\"\n",
+        "[[upstreams]]\nname = \"svc\"\nurl = \"{}\"\n{auth}\n",
         upstream.url
     );
     let app = gateway_app(
@@ -305,7 +330,7 @@ async fn service_token_upstream_gets_the_user_in_a_header() {
         &config,
         dir.path(),
         Options {
-            env: vec![("NOTES_SERVICE_TOKEN".into(), secret.clone())],
+            env: vec![("NOTES_SECRET".into(), secret.to_owned())],
             ..Default::default()
         },
     )
@@ -320,16 +345,35 @@ async fn service_token_upstream_gets_the_user_in_a_header() {
         bob.ok("svc_list_notes", json!({})).await["notes"],
         json!([])
     );
+    assert!(!app.stderr().contains(secret), "the secret was logged");
     let seen = upstream.seen();
-    assert!(!seen.is_empty());
-    assert!(
-        seen.iter().all(|s| *s == format!("Bearer {secret}")),
-        "only the service token reached the upstream: {seen:?}"
+    for token in [&alice.token, &bob.token] {
+        assert!(!seen.iter().any(|s| s.contains(token.as_str())));
+    }
+    seen
+}
+
+/// An upstream slower than `timeout_secs`: a timeout_error naming it, on time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_upstream_times_out_on_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let fast = jwt_upstream("fastmcp_notes.py", port, dir.path()).await;
+    let config = format!(
+        "[[upstreams]]\nname = \"fast\"\nurl = \"{}\"\ntimeout_secs = 2\n",
+        fast.url
     );
-    assert!(
-        !app.stderr().contains(&secret),
-        "the service token was logged"
-    );
+    let app = gateway_app(port, &config, dir.path(), Options::default()).await;
+    wait_listed(&app, &["fast"]).await;
+    let alice = McpClient::new(app.mcp_url(), app.token("alice", "fast:read"));
+    let started = std::time::Instant::now();
+    let error = alice.tool_error("fast_sleep", json!({"seconds": 20})).await;
+    let took = started.elapsed();
+    assert_eq!(error["error_type"], "timeout_error", "{error}");
+    assert_eq!(error["details"]["upstream"], "fast", "{error}");
+    assert!(took < Duration::from_secs(6), "answered after {took:?}");
+    // The upstream was told to stop, and the next call works.
+    alice.ok("fast_list_notes", json!({})).await;
 }
 
 /// A stdio program, spawned and supervised: one shared process restarted after it exits, and
@@ -407,22 +451,12 @@ async fn stdio_upstreams_are_supervised_and_kept_apart_per_user() {
 /// upstream's tools and calls them; FastMCP sees the user and never any of the client's tokens.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_client_signs_in_and_uses_an_upstream_through_the_gateway() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let fast = jwt_upstream("fastmcp_notes.py", port, dir.path()).await;
-    let config = format!("[[upstreams]]\nname = \"fast\"\nurl = \"{}\"\n", fast.url);
-    let app = gateway_app(
-        port,
-        &config,
-        dir.path(),
-        Options {
-            no_key_args: true,
-            ..Default::default()
-        },
-    )
+    let (app, fast, dir) = behind_fastmcp(Options {
+        no_key_args: true,
+        ..Default::default()
+    })
     .await;
     app.add_user("alice");
-    wait_listed(&app, &["fast"]).await;
 
     let tokens = dir.path().join("client-tokens");
     let args = [
@@ -483,12 +517,7 @@ async fn python_sdk_client_signs_in_and_uses_an_upstream_through_the_gateway() {
 /// call too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_progress_reaches_the_client_and_cancellation_reaches_the_upstream() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let fast = jwt_upstream("fastmcp_notes.py", port, dir.path()).await;
-    let config = format!("[[upstreams]]\nname = \"fast\"\nurl = \"{}\"\n", fast.url);
-    let app = gateway_app(port, &config, dir.path(), Options::default()).await;
-    wait_listed(&app, &["fast"]).await;
+    let (app, _fast, _dir) = behind_fastmcp(Options::default()).await;
     let token = app.token("alice", "fast:read");
 
     for era in [support::Era::Legacy, support::Era::Current] {
@@ -593,12 +622,7 @@ async fn upstream_progress_reaches_the_client_and_cancellation_reaches_the_upstr
 /// upstream's read rule with a step-up on a missing scope.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_resources_and_prompts_are_federated() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let fast = jwt_upstream("fastmcp_notes.py", port, dir.path()).await;
-    let config = format!("[[upstreams]]\nname = \"fast\"\nurl = \"{}\"\n", fast.url);
-    let app = gateway_app(port, &config, dir.path(), Options::default()).await;
-    wait_listed(&app, &["fast"]).await;
+    let (app, _fast, _dir) = behind_fastmcp(Options::default()).await;
 
     for era in [support::Era::Legacy, support::Era::Current] {
         let alice =

@@ -409,15 +409,7 @@ async fn i07_retired_keys_outlive_long_lived_tokens() {
     let newest = newest.trim().to_owned();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let jwks: Value = app
-            .http
-            .get(format!("{}/jwks.json", app.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, jwks) = app.get_json("/jwks.json").await;
         if jwks.to_string().contains(&newest) {
             assert_eq!(jwks["keys"].as_array().unwrap().len(), 3, "{jwks}");
             break;

@@ -288,6 +288,18 @@ impl TestApp {
         )
     }
 
+    /// `GET {base}{path}`: the status and the JSON body.
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+
     /// `portcullis audit --json ARGS…`, one event per line.
     pub fn audit(&self, args: &[&str]) -> Vec<serde_json::Value> {
         let mut full = vec!["audit", "--json"];
