@@ -54,20 +54,16 @@ async fn gateway_app(port: u16, config: &str, dir: &Path, options: Options) -> T
 
 /// Waits (up to a minute) until `/ready` reports every upstream in `names` listed.
 async fn wait_listed(app: &TestApp, names: &[&str]) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
+    support::eventually("upstreams listed", Duration::from_secs(60), || async {
         let (_, ready) = app.get_json("/ready").await;
-        let up = |name: &str| ready["checks"][format!("upstream:{name}")]["status"] == "ok";
-        if names.iter().all(|n| up(n)) {
-            return;
+        let up = |name: &&str| ready["checks"][format!("upstream:{name}")]["status"] == "ok";
+        if names.iter().all(up) {
+            Ok(())
+        } else {
+            Err(ready)
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "upstreams not listed within a minute: {ready}\n{}",
-            app.stderr()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
 }
 
 /// The claims of a JWT, unverified (the upstream verified it).
@@ -236,17 +232,16 @@ async fn fastmcp_and_sdk_servers_behind_one_endpoint() {
     alice.ok("fast_list_notes", json!({})).await;
     alice.ok("list_tasks", json!({})).await;
     // `/ready` reports it, and stays ready: one upstream must not take the replica out.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    support::eventually("sdk reported down", Duration::from_secs(20), || async {
         let (status, ready) = app.get_json("/ready").await;
-        if ready["checks"]["upstream:sdk"]["status"] == "unreachable" {
-            assert_eq!(status, 200, "{ready}");
-            assert_eq!(ready["checks"]["upstream:fast"]["status"], "ok", "{ready}");
-            break;
+        if ready["checks"]["upstream:sdk"]["status"] != "unreachable" {
+            return Err(ready);
         }
-        assert!(std::time::Instant::now() < deadline, "{ready}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        assert_eq!(status, 200, "{ready}");
+        assert_eq!(ready["checks"]["upstream:fast"]["status"], "ok", "{ready}");
+        Ok(())
+    })
+    .await;
 
     // The audit trail names the upstream; the call counter counts upstream tools.
     let events = app.audit(&["--tool", "fast_add_note"]);
@@ -408,23 +403,19 @@ async fn stdio_upstreams_are_supervised_and_kept_apart_per_user() {
     let crashed = alice.tool_error("shared_crash", json!({})).await;
     assert_eq!(crashed["error_type"], "connection_error", "{crashed}");
     assert_eq!(crashed["details"]["upstream"], "shared");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let restarted = loop {
+    let restarted = support::eventually("a restart", Duration::from_secs(30), || async {
         let reply = alice.call("shared_pid", json!({})).await;
-        let result = reply.result();
+        let result = reply.result().clone();
         if result["isError"] == false {
-            break result["structuredContent"]["pid"].clone();
+            return Ok(result["structuredContent"]["pid"].clone());
         }
         assert_eq!(
             result["structuredContent"]["error_type"], "connection_error",
             "{result}"
         );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not restarted: {result}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+        Err(result)
+    })
+    .await;
     assert_ne!(restarted, first, "a new process");
 
     // Per user: each user's own process and notes.
@@ -603,18 +594,15 @@ async fn upstream_progress_reaches_the_client_and_cancellation_reaches_the_upstr
             .is_none(),
         "the call should still be running when the client gives up"
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let count = impatient.ok("fast_cancellations", json!({})).await["cancelled"].clone();
-        if count == 1 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the upstream call was not cancelled: {count}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    support::eventually(
+        "the upstream call cancelled",
+        Duration::from_secs(15),
+        || async {
+            let count = impatient.ok("fast_cancellations", json!({})).await["cancelled"].clone();
+            if count == 1 { Ok(()) } else { Err(count) }
+        },
+    )
+    .await;
 }
 
 /// An upstream's resources, resource templates and prompts appear next to the tools, renamed so
@@ -750,17 +738,10 @@ async fn readme_fastmcp_server_works_behind_portcullis() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while tokio::net::TcpStream::connect(("127.0.0.1", upstream_port))
-        .await
-        .is_err()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "server.py did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    support::eventually("server.py listening", Duration::from_secs(60), || {
+        tokio::net::TcpStream::connect(("127.0.0.1", upstream_port))
+    })
+    .await;
     let app = TestApp::spawn_with(
         Db::Sqlite,
         Options {

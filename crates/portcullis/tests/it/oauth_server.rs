@@ -23,29 +23,21 @@ async fn list_status(app: &TestApp, token: &str) -> u16 {
         .status
 }
 
-async fn get_json(app: &TestApp, path: &str) -> Value {
-    app.http
-        .get(format!("{}{path}", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn full_flow(db: Db) {
     let app = builtin(db, &[]).await;
 
     // Discovery, as a client does it: PRM names the issuer, whose metadata matches exactly.
-    let prm = get_json(&app, "/.well-known/oauth-protected-resource/mcp").await;
+    let prm = app
+        .get_json("/.well-known/oauth-protected-resource/mcp")
+        .await
+        .1;
     let issuer = prm["authorization_servers"][0].as_str().unwrap().to_owned();
     assert_eq!(issuer, app.base);
     for path in [
         "/.well-known/oauth-authorization-server",
         "/.well-known/openid-configuration",
     ] {
-        let meta = get_json(&app, path).await;
+        let meta = app.get_json(path).await.1;
         assert_eq!(meta["issuer"], issuer, "{path}");
         assert_eq!(meta["code_challenge_methods_supported"], json!(["S256"]));
         assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
@@ -60,7 +52,7 @@ async fn full_flow(db: Db) {
             assert!(!meta[key].is_null(), "{path} lacks {key}");
         }
     }
-    let jwks = get_json(&app, "/jwks.json").await;
+    let jwks = app.get_json("/jwks.json").await.1;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
 
     let client = app.register_public_client().await;
@@ -653,7 +645,7 @@ async fn keys_rotate_without_restart_and_old_tokens_keep_working() {
     let (response, verifier) = app.authorize(&client, "alice", "tasks:read").await;
     let (_, tokens) = app.exchange(&client, &response["code"], &verifier).await;
     let old_access = tokens["access_token"].as_str().unwrap().to_owned();
-    let old_kid = get_json(&app, "/jwks.json").await["keys"][0]["kid"]
+    let old_kid = app.get_json("/jwks.json").await.1["keys"][0]["kid"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -672,14 +664,21 @@ async fn keys_rotate_without_restart_and_old_tokens_keep_working() {
         "tokens of the retired key stay valid"
     );
     // Within a couple of seconds the server signs with the new key and publishes both.
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-    let kids: Vec<String> = get_json(&app, "/jwks.json").await["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(kids, vec![new_kid.clone(), old_kid]);
+    let wanted = vec![new_kid.clone(), old_kid];
+    support::eventually(
+        "both keys published",
+        std::time::Duration::from_secs(15),
+        || async {
+            let kids: Vec<String> = app.get_json("/jwks.json").await.1["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect();
+            if kids == wanted { Ok(()) } else { Err(kids) }
+        },
+    )
+    .await;
     let (_, refreshed) = app
         .refresh(&client, tokens["refresh_token"].as_str().unwrap())
         .await;
@@ -797,7 +796,10 @@ async fn external_issuer_mode_has_no_authorization_server() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
     }
-    let prm = get_json(&app, "/.well-known/oauth-protected-resource/mcp").await;
+    let prm = app
+        .get_json("/.well-known/oauth-protected-resource/mcp")
+        .await
+        .1;
     assert_eq!(prm["authorization_servers"][0], app.issuer.issuer.as_str());
 }
 

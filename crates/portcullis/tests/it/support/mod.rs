@@ -96,6 +96,27 @@ pub fn log_path(dir: &Path) -> PathBuf {
     }
 }
 
+/// Polls `probe` every 50 ms until it answers `Some`, for at most `within`; panics naming
+/// `what` (and the last thing `probe` saw, through `describe`) when it never does. Tests wait on
+/// conditions this way, never on a sleep long enough on a quiet machine.
+pub async fn eventually<T, S, F, Fut>(what: &str, within: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, S>>,
+    S: std::fmt::Debug,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        match probe().await {
+            Ok(found) => return found,
+            Err(seen) if Instant::now() >= deadline => {
+                panic!("{what}: not within {within:?}; last seen: {seen:?}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -298,6 +319,24 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("GET {path}: {e}"));
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or_default())
+    }
+
+    /// The audit events `audit` with `args` lists once `done` holds for them (the audit writer
+    /// stores events a moment after the answer).
+    pub async fn audit_when(
+        &self,
+        args: &[&str],
+        done: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        eventually("audit events", Duration::from_secs(15), || async {
+            let events = self.audit(args);
+            if done(&events) {
+                Ok(events)
+            } else {
+                Err(events)
+            }
+        })
+        .await
     }
 
     /// `portcullis audit --json ARGS…`, one event per line.
