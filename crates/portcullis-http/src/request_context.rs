@@ -3,10 +3,10 @@
 //! request is served (a tracing span), and handed to calls made to other services; the request
 //! metrics; and, when enabled, one log line per request.
 
-use std::time::Instant;
+use std::{borrow::Cow, time::Instant};
 
 use axum::{
-    extract::{Request, State},
+    extract::{MatchedPath, Request, State},
     http::{HeaderName, HeaderValue, Method},
     middleware::Next,
     response::Response,
@@ -40,7 +40,7 @@ pub struct RequestLog {
 }
 
 impl RequestLog {
-    fn count(&self, route: &'static str, method: &Method, status: axum::http::StatusCode) {
+    fn count(&self, route: Cow<'static, str>, method: &Method, status: axum::http::StatusCode) {
         self.metrics
             .http_requests
             .get_or_create(&HttpLabels {
@@ -52,29 +52,13 @@ impl RequestLog {
     }
 }
 
-/// The route template a path belongs to: a small fixed set, so metrics stay bounded whatever
-/// paths clients send.
-pub(crate) fn route_of(path: &str) -> &'static str {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match segments.as_slice() {
-        ["mcp"] => "/mcp",
-        [".well-known", ..] => "/.well-known",
-        ["health"] => "/health",
-        ["ready"] => "/ready",
-        ["token"] => "/token",
-        ["authorize", ..] => "/authorize",
-        ["register"] => "/register",
-        ["revoke"] => "/revoke",
-        ["introspect"] => "/introspect",
-        ["jwks.json"] => "/jwks.json",
-        ["tasks"] => "/tasks",
-        ["tasks", _] => "/tasks/{id}",
-        ["tasks", _, "complete"] => "/tasks/{id}/complete",
-        ["workspaces"] => "/workspaces",
-        ["api", "internal", "users", _] => "/api/internal/users/{id}",
-        ["openapi.json"] => "/openapi.json",
-        ["metrics"] => "/metrics",
-        _ => "other",
+/// The label of the route a request went to: its template as registered (axum's
+/// `MatchedPath`), so the label set is the route table whatever paths clients send; `other` for
+/// a request no route matched.
+pub(crate) fn route_of(request: &Request) -> Cow<'static, str> {
+    match request.extensions().get::<MatchedPath>() {
+        Some(matched) => Cow::Owned(matched.as_str().to_owned()),
+        None => Cow::Borrowed("other"),
     }
 }
 
@@ -109,18 +93,14 @@ pub async fn observe(State(log): State<RequestLog>, mut request: Request, next: 
         use axum::response::IntoResponse;
         let message = format!("Bad Request: the {header} header must be sent once\n");
         let response = (axum::http::StatusCode::BAD_REQUEST, message).into_response();
-        log.count(
-            route_of(request.uri().path()),
-            request.method(),
-            response.status(),
-        );
+        log.count(route_of(&request), request.method(), response.status());
         return response;
     }
     let id = request_id(&request);
     let header = HeaderValue::from_str(&id).expect("checked to be visible ASCII");
     request.headers_mut().insert(REQUEST_ID, header.clone());
     let method = request.method().clone();
-    let route = route_of(request.uri().path());
+    let route = route_of(&request);
     let span = tracing::info_span!("request", request_id = %id);
     let limit = log.timeout.filter(|_| method != axum::http::Method::GET);
     let work = portcullis_metrics::with_request_id(id, next.run(request)).instrument(span.clone());
@@ -129,7 +109,7 @@ pub async fn observe(State(log): State<RequestLog>, mut request: Request, next: 
             Ok(response) => response,
             Err(_) => {
                 let _entered = span.enter();
-                tracing::warn!(endpoint = route, "request timed out");
+                tracing::warn!(endpoint = %route, "request timed out");
                 timed_out(limit)
             }
         },
@@ -137,17 +117,18 @@ pub async fn observe(State(log): State<RequestLog>, mut request: Request, next: 
     };
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    log.count(route, &method, response.status());
     log.metrics
         .http_duration
-        .get_or_create(&RouteLabels { route })
+        .get_or_create(&RouteLabels {
+            route: route.clone(),
+        })
         .observe(elapsed.as_secs_f64());
     if log.enabled {
         let who = response.extensions().get::<LoggedUser>();
         let _entered = span.enter();
         tracing::info!(
             method = %method,
-            endpoint = route,
+            endpoint = %route,
             status,
             user = who.map_or("-", |w| w.user.as_str()),
             via = who.map_or("-", |w| w.via),
@@ -155,6 +136,7 @@ pub async fn observe(State(log): State<RequestLog>, mut request: Request, next: 
             "{}", log.message
         );
     }
+    log.count(route, &method, response.status());
     response.headers_mut().insert(REQUEST_ID, header);
     response
 }
@@ -183,14 +165,42 @@ fn timed_out(limit: std::time::Duration) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::{Router, body::Body, routing::get};
+    use tower::ServiceExt;
 
-    #[test]
-    fn paths_map_to_a_fixed_set_of_routes() {
-        assert_eq!(route_of("/tasks/0190-abc/complete"), "/tasks/{id}/complete");
-        assert_eq!(
-            route_of("/.well-known/oauth-protected-resource/mcp"),
-            "/.well-known"
+    /// Route labels are the registered templates, whatever the path; unmatched paths are one
+    /// label, so clients cannot grow the series.
+    #[tokio::test]
+    async fn route_labels_are_templates_never_paths() {
+        let metrics = Metrics::new();
+        let app = Router::new()
+            .route("/tasks/{id}", get(|| async { "task" }))
+            .layer(axum::middleware::from_fn_with_state(
+                RequestLog {
+                    enabled: false,
+                    message: "request",
+                    timeout: None,
+                    metrics: metrics.clone(),
+                },
+                observe,
+            ));
+        for path in ["/tasks/a", "/tasks/b", "/random/1", "/random/2"] {
+            let request = Request::builder().uri(path).body(Body::empty()).unwrap();
+            app.clone().oneshot(request).await.unwrap();
+        }
+        let text = metrics.render(|_| {});
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("portcullis_http_requests_total{"))
+            .collect();
+        assert_eq!(series.len(), 2, "{text}");
+        assert!(
+            text.contains(r#"route="/tasks/{id}",method="GET",status="200"} 2"#),
+            "{text}"
         );
-        assert_eq!(route_of("/anything/else?x"), "other");
+        assert!(
+            text.contains(r#"route="other",method="GET",status="404"} 2"#),
+            "{text}"
+        );
     }
 }

@@ -12,7 +12,7 @@
 //! their configuration instead of writing to process globals; a default handle counts into
 //! nothing anyone scrapes.
 
-use std::{sync::Arc, time::Duration};
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
@@ -81,15 +81,16 @@ impl EncodeLabelValue for HttpMethod {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct HttpLabels {
-    /// A route template from a fixed table, or `other`.
-    pub route: &'static str,
+    /// The template of the route that answered (axum's `MatchedPath`: a registered route, never
+    /// a client's path), or `other`.
+    pub route: Cow<'static, str>,
     pub method: HttpMethod,
     pub status: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct RouteLabels {
-    pub route: &'static str,
+    pub route: Cow<'static, str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -318,7 +319,7 @@ mod tests {
         metrics
             .http_requests
             .get_or_create(&HttpLabels {
-                route: "/mcp",
+                route: "/mcp".into(),
                 method: HttpMethod::of(&http::Method::from_bytes(b"XYZZY").unwrap()),
                 status: 200,
             })
