@@ -5,9 +5,7 @@ use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    extract::Request,
-    http::{HeaderValue, Method, StatusCode, header},
-    middleware::Next,
+    http::{HeaderValue, Method, header},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -58,37 +56,20 @@ pub fn metadata_routes<S: Clone + Send + Sync + 'static>(rs: Arc<ResourceServer>
         router = router.route(rs.metadata_path(), get(handler));
     }
     // Browser-based clients read the metadata cross-origin.
-    router.layer(axum::middleware::from_fn(public_cors))
+    router.layer(public_cors())
 }
 
 /// CORS for the endpoints browser-based MCP clients call directly. They carry no cookies, so
 /// any origin may call them; credentials are in the request itself.
-pub async fn public_cors(request: Request, next: Next) -> Response {
-    if request.method() == Method::OPTIONS {
-        let mut response = StatusCode::NO_CONTENT.into_response();
-        let h = response.headers_mut();
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, OPTIONS"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type, mcp-protocol-version"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("600"),
-        );
-        return response;
-    }
-    let mut response = next.run(request).await;
-    response.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    response
+pub fn public_cors() -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{Any, CorsLayer};
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("mcp-protocol-version"),
+        ])
+        .max_age(std::time::Duration::from_secs(600))
 }

@@ -261,8 +261,7 @@ impl AuthorizationServer {
         } else {
             api
         };
-        let api = metadata::routes(api, &self.config.issuer)
-            .layer(axum::middleware::from_fn(portcullis_auth::public_cors));
+        let api = metadata::routes(api, &self.config.issuer).layer(portcullis_auth::public_cors());
         // The authorization endpoint and its pages are for browsers navigating, never for
         // cross-origin scripts (OAuth 2.1 §3.1): no CORS there.
         let pages = Router::new()

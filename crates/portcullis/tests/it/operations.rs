@@ -403,6 +403,29 @@ async fn cors_for_allowed_browser_origins() {
         .await
         .unwrap();
     assert_eq!(metadata.headers()["access-control-allow-origin"], "*");
+    // A browser's preflight for the metadata: any origin, the headers MCP clients send.
+    let preflight = app
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/.well-known/oauth-protected-resource/mcp", app.base),
+        )
+        .header("Origin", "https://anywhere.example")
+        .header("Access-Control-Request-Method", "GET")
+        .header("Access-Control-Request-Headers", "mcp-protocol-version")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let h = preflight.headers();
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert!(
+        h["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("mcp-protocol-version")
+    );
+    assert_eq!(h["access-control-max-age"], "600");
 }
 
 /// `--tls-cert`/`--tls-key`: the server speaks HTTPS itself, with an https public URL.
