@@ -44,8 +44,10 @@ pub fn rs256_token(
     let mut header = Header::new(Algorithm::RS256);
     header.typ = Some("at+jwt".into());
     header.kid = Some("bench".into());
+    // `client_id` is never a subject: a token whose `sub` is its own client is a
+    // client-credentials token, which the default policy lets touch no user's data.
     let claims = serde_json::json!({
-        "iss": iss, "aud": aud, "sub": sub, "scope": scope, "client_id": "bench",
+        "iss": iss, "aud": aud, "sub": sub, "scope": scope, "client_id": "bench-client",
         "iat": now, "exp": now + ttl_secs, "jti": uuid::Uuid::new_v4().to_string(),
     });
     let key = EncodingKey::from_rsa_pem(private_pem.as_bytes()).expect("RSA private key");
