@@ -26,24 +26,7 @@ ROUNDS="${3:-3}"
 SERVER_CPU="${SERVER_CPU:-0}"
 LOAD_CPU="${LOAD_CPU:-1}"
 
-command -v oha >/dev/null || cargo install oha --locked
-command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq >/dev/null; }
-cargo build --release -q -p portcullis -p portcullis-bench
-
-WORK=$(mktemp -d)
-PIDS=()
-# Servers started in subshells (`< <(start_portcullis …)`) record their pid in $WORK/pids.
-cleanup() {
-  for p in "${PIDS[@]}" $(cat "$WORK/pids" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-BIN=target/release
-"$BIN/bench-token" keygen "$WORK"
-ISS="https://issuer.bench"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 1 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }
+. bench/common.sh
 
 TEXT="hello from oha"
 ARGS='{"text":"'"$TEXT"'"}'
@@ -163,7 +146,6 @@ check gateway_none "$NONE_URL/mcp" "$NONE_TOKEN" 2025-11-25 "$ECHO_2025"
 check gateway_jwt "$JWT_URL/mcp" "$JWT_TOKEN" 2025-11-25 "$ECHO_2025"
 check gateway_2026 "$NONE_URL/mcp" "$NONE_TOKEN" 2026-07-28 "$ECHO_2026" bench_echo
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 BASE=$(awk '$1=="direct"{print $2}' "$WORK/results" | median)
 echo "c=$CONC, ${DURATION}s per run, median of $ROUNDS interleaved runs, servers on CPU $SERVER_CPU, oha on CPU $LOAD_CPU"
 printf '%-14s %10s %8s %8s %9s %8s\n' case req/s p50_ms p99_ms success ratio
