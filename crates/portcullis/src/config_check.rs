@@ -26,7 +26,12 @@ pub async fn check(args: ConfigCheckArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut failed = 0;
-    for (name, result) in reach(&settings, backend).await {
+    let mut results = reach(&settings, backend).await;
+    for upstream in &settings.upstreams {
+        let outcome = portcullis_gateway::probe(upstream, CONNECT_TIMEOUT).await;
+        results.push((format!("upstream {}", upstream.name).into(), outcome));
+    }
+    for (name, result) in results {
         match result {
             Ok(detail) => eprintln!("{name}: ok ({detail})"),
             Err(why) => {
@@ -54,7 +59,7 @@ async fn within(work: impl Future<Output = Outcome>) -> Outcome {
 async fn reach(
     settings: &ServeSettings,
     backend: Option<portcullis_backend_client::BackendConfig>,
-) -> Vec<(&'static str, Outcome)> {
+) -> Vec<(std::borrow::Cow<'static, str>, Outcome)> {
     let common = &settings.common;
     let mut out = Vec::new();
     let url = crate::config::masked_url(&common.database_url);
@@ -65,7 +70,7 @@ async fn reach(
             .database_url
             .contains(&*common.data_dir.to_string_lossy());
     out.push((
-        "database",
+        "database".into(),
         if created_at_start {
             Ok(format!(
                 "{url}: the data directory {} is created at start",
@@ -84,7 +89,7 @@ async fn reach(
     if let Some(redis) = &settings.rate_limits.redis {
         let redis = redis.clone();
         out.push((
-            "redis",
+            "redis".into(),
             within(async move {
                 let url = crate::config::masked_url(&redis.url);
                 let limiter = portcullis_ratelimit::RateLimiter::with_redis(redis)
@@ -106,7 +111,7 @@ async fn reach(
     if let Some(source) = source {
         let issuer = common.effective_issuer();
         out.push((
-            "token keys",
+            "token keys".into(),
             within(async move {
                 let http = reqwest::Client::builder()
                     .timeout(CONNECT_TIMEOUT)
@@ -122,7 +127,7 @@ async fn reach(
     }
     if let Some(config) = backend {
         out.push((
-            "backend",
+            "backend".into(),
             within(async move {
                 let url = config.base_url.to_string();
                 let client = portcullis_backend_client::BackendClient::new(config)

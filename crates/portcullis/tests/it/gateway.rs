@@ -767,3 +767,37 @@ async fn readme_fastmcp_server_works_behind_portcullis() {
     let refused = reader.call("notes_add_note", json!({"text": "x"})).await;
     assert_eq!(refused.status, 403, "{}", refused.body);
 }
+
+/// `config check --connect` reports each upstream: a server that answers, one that does not,
+/// and a stdio program that does not exist, and fails naming the bad ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_check_reaches_each_upstream() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = jwt_upstream("fastmcp_notes.py", free_port(), dir.path()).await;
+    let config = dir.path().join("portcullis.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[upstreams]]\nname = \"fast\"\nurl = \"{}\"\n\n\
+             [[upstreams]]\nname = \"gone\"\nurl = \"http://127.0.0.1:{}/mcp\"\n\n\
+             [[upstreams]]\nname = \"tool\"\ncommand = [\"no-such-mcp-program\"]\n",
+            up.url,
+            free_port()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(support::binary())
+        .args(["config", "check", "--connect", "--config"])
+        .arg(&config)
+        .args(["--data-dir"])
+        .arg(dir.path().join("data"))
+        .env_remove("PORTCULLIS_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("upstream fast: ok"), "{stderr}");
+    assert!(stderr.contains("upstream gone: FAILED"), "{stderr}");
+    assert!(stderr.contains("upstream tool: FAILED"), "{stderr}");
+    assert!(stderr.contains("no-such-mcp-program"), "{stderr}");
+}
