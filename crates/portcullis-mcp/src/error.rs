@@ -161,16 +161,19 @@ impl From<portcullis_gateway::GatewayError> for ToolError {
 }
 
 /// An upstream failure on a request that has no tool result to carry it (`resources/read`,
-/// `prompts/get`): a JSON-RPC error with the same type, sentence and upstream.
-pub(crate) fn rpc_error(error: portcullis_gateway::GatewayError) -> ErrorData {
+/// `prompts/get`): a JSON-RPC error with the same type, sentence and upstream. What is missing
+/// is a resource (-32002, "resource not found") or, for a prompt, an invalid name (-32602).
+pub(crate) fn rpc_error(error: portcullis_gateway::GatewayError, resource: bool) -> ErrorData {
     let data = serde_json::json!({
         "error_type": error.error_type,
         "upstream": error.upstream,
         "suggestions": [error.suggestion],
     });
     match error.error_type {
-        "not_found_error" => ErrorData::resource_not_found(error.message, Some(data)),
-        "validation_error" => ErrorData::invalid_params(error.message, Some(data)),
+        "not_found_error" if resource => ErrorData::resource_not_found(error.message, Some(data)),
+        "not_found_error" | "validation_error" => {
+            ErrorData::invalid_params(error.message, Some(data))
+        }
         _ => ErrorData::internal_error(error.message, Some(data)),
     }
 }

@@ -320,7 +320,7 @@ impl ServerHandler for PortcullisMcp {
         let read = gateway.read_resource(&request.uri, &principal);
         match read.await {
             Ok(result) => Ok(ReadResourceResponse::Complete(result)),
-            Err(error) => Err(crate::error::rpc_error(error)),
+            Err(error) => Err(crate::error::rpc_error(error, true)),
         }
     }
 
@@ -351,7 +351,7 @@ impl ServerHandler for PortcullisMcp {
         let got = gateway.get_prompt(&request.name, request.arguments, &principal);
         match got.await {
             Ok(result) => Ok(GetPromptResponse::Complete(result)),
-            Err(error) => Err(crate::error::rpc_error(error)),
+            Err(error) => Err(crate::error::rpc_error(error, false)),
         }
     }
 

@@ -697,6 +697,16 @@ async fn upstream_resources_and_prompts_are_federated() {
         )
         .await;
     assert_eq!(missing.body["error"]["code"], -32002, "{}", missing.body);
+    // An unknown prompt of a known upstream is an invalid name (-32602), naming the upstream.
+    let missing = alice
+        .request("prompts/get", json!({"name": "fast_nope"}), None)
+        .await;
+    assert_eq!(missing.body["error"]["code"], -32602, "{}", missing.body);
+    assert_eq!(
+        missing.body["error"]["data"]["upstream"], "fast",
+        "{}",
+        missing.body
+    );
     let events = app.audit(&["--tool", "fast+notes://readme"]);
     assert!(
         events
