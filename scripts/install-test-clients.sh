@@ -5,13 +5,16 @@
 #   target/test-clients/node/node_modules  npm `@modelcontextprotocol/sdk`
 # and, into the same venv, PyPI `fastmcp` for the third-party upstream MCP servers that the
 # gateway tests put behind Portcullis (tests/upstreams/*.py; the other upstreams use `mcp`
-# itself, plus PyJWT/cryptography, which `mcp` already depends on).
+# itself, plus PyJWT/cryptography, which `mcp` already depends on), and PyPI `fastapi` for the
+# REST backend behind the OpenAPI upstream tests.
 # Idempotent: a marker file records the pinned versions; nothing is redone while it matches.
 set -euo pipefail
 
 PY_MCP_VERSION="2.3.0"
 # Requires mcp>=2.3.0,<3 and only adds packages to the venv (changes none of mcp's).
 FASTMCP_VERSION="4.2.3"
+# The REST backend the OpenAPI upstream tests put behind Portcullis (tests/upstreams/fastapi_*.py).
+FASTAPI_VERSION="0.165.0"
 NODE_SDK_VERSION="1.32.2"
 # Drives Debian's Chromium (/usr/bin/chromium) in the login-page browser test; never downloads a browser.
 PLAYWRIGHT_VERSION="1.65.1"
@@ -46,10 +49,10 @@ else
 fi
 
 # --- Upstream MCP servers (tests/upstreams) ---------------------------------
-upstream_want="mcp==$PY_MCP_VERSION fastmcp==$FASTMCP_VERSION"
+upstream_want="mcp==$PY_MCP_VERSION fastmcp==$FASTMCP_VERSION fastapi==$FASTAPI_VERSION"
 upstream_present() {
     # The marker alone is not enough: the venv may have been recreated by the step above.
-    "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('fastmcp') != '$FASTMCP_VERSION')" 2>/dev/null
+    "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('fastmcp') != '$FASTMCP_VERSION' or m.version('fastapi') != '$FASTAPI_VERSION')" 2>/dev/null
 }
 if [[ -f "$UPSTREAM_MARKER" && "$(cat "$UPSTREAM_MARKER")" == "$upstream_want" ]] && upstream_present; then
     log "upstreams: $upstream_want already installed in $VENV"
@@ -59,9 +62,9 @@ else
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $upstream_want
     "$VENV/bin/python" -c "
 import importlib.metadata as m
-for name, want in (('mcp', '$PY_MCP_VERSION'), ('fastmcp', '$FASTMCP_VERSION')):
+for name, want in (('mcp', '$PY_MCP_VERSION'), ('fastmcp', '$FASTMCP_VERSION'), ('fastapi', '$FASTAPI_VERSION')):
     assert m.version(name) == want, (name, m.version(name))
-import fastmcp.server.auth.providers.jwt, jwt, cryptography, uvicorn
+import fastmcp.server.auth.providers.jwt, jwt, cryptography, uvicorn, fastapi
 "
     echo "$upstream_want" > "$UPSTREAM_MARKER"
 fi

@@ -86,7 +86,7 @@ def mcp_url(sock: socket.socket) -> str:
     return f"http://{HOST}:{sock.getsockname()[1]}{MCP_PATH}"
 
 
-async def serve(app: ASGIApp, sock: socket.socket) -> None:
+async def serve(app: ASGIApp, sock: socket.socket, path: str = MCP_PATH) -> None:
     import uvicorn
 
     config = uvicorn.Config(
@@ -103,7 +103,7 @@ async def serve(app: ASGIApp, sock: socket.socket) -> None:
             await task  # startup failed: re-raise
             raise SystemExit("uvicorn exited before it started listening")
         await asyncio.sleep(0.01)
-    sys.stdout.write(f"listening on {mcp_url(sock)}\n")
+    sys.stdout.write(f"listening on http://{HOST}:{sock.getsockname()[1]}{path}\n")
     sys.stdout.flush()
     await task
 

@@ -58,7 +58,7 @@ impl BackendError {
         }
     }
 
-    pub(crate) fn with_request_id(mut self, id: &str) -> Self {
+    pub fn with_request_id(mut self, id: &str) -> Self {
         self.details["request_id"] = json!(id);
         self
     }
@@ -79,7 +79,8 @@ impl BackendError {
                 "the backend refused this service's credentials (service token)".to_owned()
             }
             (Some(b), _) => b.error.message.clone(),
-            (None, _) => format!("the backend answered HTTP {status}"),
+            (None, _) => foreign_message(body)
+                .unwrap_or_else(|| format!("the backend answered HTTP {status}")),
         };
         let mut error = Self::new(kind, message);
         error.details = json!({ "status": status });
@@ -104,5 +105,82 @@ impl BackendError {
         // The cause without the URL's credentials: reqwest errors never include headers.
         e.details["cause"] = json!(error.to_string());
         e
+    }
+}
+
+/// The longest message taken from another API's error body.
+const MAX_MESSAGE_CHARS: usize = 500;
+
+/// The message in an error body of another API: FastAPI's `detail` (a sentence, or a list of
+/// `{loc, msg}`), RFC 9457's `detail`/`title`, or a plain `message`/`error`.
+fn foreign_message(body: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(body).ok()?;
+    let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+    let message = match value.get("detail") {
+        Some(Value::Array(items)) => {
+            let parts: Vec<String> = items
+                .iter()
+                .filter_map(|item| {
+                    let msg = item.get("msg")?.as_str()?;
+                    let at: Vec<String> = item
+                        .get("loc")
+                        .and_then(Value::as_array)
+                        .map(|loc| {
+                            loc.iter()
+                                .filter(|p| {
+                                    !matches!(
+                                        p.as_str(),
+                                        Some("body" | "query" | "path" | "header")
+                                    )
+                                })
+                                .map(|p| {
+                                    p.as_str()
+                                        .map(str::to_owned)
+                                        .unwrap_or_else(|| p.to_string())
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    Some(if at.is_empty() {
+                        msg.to_owned()
+                    } else {
+                        format!("{}: {msg}", at.join("."))
+                    })
+                })
+                .collect();
+            (!parts.is_empty()).then(|| parts.join("; "))
+        }
+        _ => None,
+    };
+    let message = message
+        .or_else(|| text("detail"))
+        .or_else(|| text("message"))
+        .or_else(|| text("error"))
+        .or_else(|| text("title"))?;
+    Some(message.chars().take(MAX_MESSAGE_CHARS).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_of_other_apis_are_read() {
+        let fastapi =
+            r#"{"detail":[{"type":"missing","loc":["body","title"],"msg":"Field required"}]}"#;
+        assert_eq!(
+            BackendError::from_status(422, fastapi).message,
+            "title: Field required"
+        );
+        let plain = r#"{"detail":"Note not found"}"#;
+        let e = BackendError::from_status(404, plain);
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorKind::NotFound, "Note not found")
+        );
+        assert_eq!(
+            BackendError::from_status(500, "<html>").message,
+            "the backend answered HTTP 500"
+        );
     }
 }

@@ -13,24 +13,27 @@
 //! - **Errors an AI can act on** ([`BackendError`]): a kind from a fixed taxonomy, a message,
 //!   and details (status, request id). There is no fallback data.
 
+mod caller;
 mod error;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use portcullis_core::{
     EntityId, NewTask, NewWorkspace, Task, TaskFilter, TaskPatch, Workspace,
     wire::{
-        CreateTaskBody, CreateWorkspaceBody, ErrorBody, OneTask, OneWorkspace, TaskList, TaskQuery,
+        CreateTaskBody, CreateWorkspaceBody, OneTask, OneWorkspace, TaskList, TaskQuery,
         UpdateTaskBody, WorkspaceList,
     },
 };
-use rand::Rng;
-use reqwest::{Method, StatusCode};
+use reqwest::{
+    Method,
+    header::{HeaderName, HeaderValue},
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
+pub use caller::{Answer, CallPolicy, Caller, Payload, Request};
 pub use error::{BackendError, ErrorKind};
-use portcullis_metrics::{CallLabels, CallOutcome, HttpMethod};
 
 /// Where the backend is and how to talk to it.
 #[derive(Debug, Clone)]
@@ -67,13 +70,11 @@ pub struct OnBehalf<'a> {
     pub tenant: Option<&'a str>,
 }
 
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
-
 /// A pooled HTTP client for one backend. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct BackendClient {
     config: BackendConfig,
-    http: reqwest::Client,
+    caller: Caller,
 }
 
 impl BackendClient {
@@ -85,7 +86,8 @@ impl BackendClient {
             .join("ready")
             .map_err(|e| e.to_string())?;
         match self
-            .http
+            .caller
+            .http()
             .get(url)
             .timeout(Duration::from_secs(2))
             .send()
@@ -100,11 +102,13 @@ impl BackendClient {
     }
 
     pub fn new(config: BackendConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()?;
-        Ok(Self { config, http })
+        let caller = Caller::new(CallPolicy {
+            timeout: config.timeout,
+            retries: config.retries,
+            backoff: config.backoff,
+            calls: config.calls.clone(),
+        })?;
+        Ok(Self { config, caller })
     }
 
     pub async fn list_tasks(
@@ -202,7 +206,7 @@ impl BackendClient {
         Ok(one.workspace)
     }
 
-    /// One logical call: attempts until success, a final answer, or the deadline.
+    /// One call to the task backend: its service token and the user it acts for.
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -217,125 +221,51 @@ impl BackendClient {
             Some(id) => route.replace("{id}", id.as_str()),
             None => route.to_owned(),
         };
-        let url = self
+        let mut url = self
             .config
             .base_url
             .join(path.trim_start_matches('/'))
             .map_err(|e| BackendError::new(ErrorKind::Backend, format!("bad backend URL: {e}")))?;
-        let deadline = Instant::now() + self.config.timeout;
-        // The id of the MCP request this call serves, so both sides log the same one.
-        let request_id =
-            portcullis_metrics::request_id().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let idempotency_key = (method != Method::GET).then(|| uuid::Uuid::new_v4().to_string());
-        let mut attempt = 0;
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let started = Instant::now();
-            let mut request = self
-                .http
-                .request(method.clone(), url.clone())
-                .timeout(remaining.max(Duration::from_millis(1)))
-                .bearer_auth(self.config.service_token.expose_secret())
-                .header("X-User-ID", who.user)
-                .header("X-Request-ID", &request_id);
-            if let Some(tenant) = who.tenant {
-                request = request.header("X-Tenant-ID", tenant);
-            }
-            if let Some(key) = &idempotency_key {
-                request = request.header("Idempotency-Key", key);
-            }
-            if let Some(query) = query {
-                request = request.query(query);
-            }
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let outcome = match request.send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    response.text().await.map(|text| (status, text))
-                }
-                Err(error) => Err(error),
+        if let Some(query) = query {
+            let serde_json::Value::Object(fields) = to_value(query) else {
+                unreachable!("a query is a struct")
             };
-            let elapsed = started.elapsed();
-            let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
-            let outcome_label = match &outcome {
-                Ok((status, _)) => CallOutcome::Status(status.as_u16()),
-                Err(e) if e.is_timeout() => CallOutcome::Timeout,
-                Err(_) => CallOutcome::ConnectionError,
-            };
-            self.config.calls.observe(
-                CallLabels {
-                    route,
-                    method: HttpMethod::of(&method),
-                    outcome: outcome_label,
-                },
-                elapsed,
-            );
-            let failure = match outcome {
-                Ok((status, text)) => {
-                    tracing::info!(request_id, method = %method, endpoint = url.path(),
-                        status = status.as_u16(), user = who.user, attempt, duration_ms = elapsed_ms,
-                        "backend call");
-                    if status.is_success() {
-                        return serde_json::from_str(&text).map_err(|e| {
-                            BackendError::new(
-                                ErrorKind::Backend,
-                                format!("the backend's answer could not be read ({e})"),
-                            )
-                            .with_request_id(&request_id)
-                        });
-                    }
-                    let error = BackendError::from_status(status.as_u16(), &text)
-                        .with_request_id(&request_id);
-                    if !retryable(status, &text) {
-                        return Err(error);
-                    }
-                    error
-                }
-                Err(error) => {
-                    let kind = if error.is_timeout() {
-                        ErrorKind::Timeout
-                    } else {
-                        ErrorKind::Connection
-                    };
-                    tracing::warn!(request_id, method = %method, endpoint = url.path(),
-                        user = who.user, attempt, duration_ms = elapsed_ms, error = %error,
-                        "backend call failed");
-                    BackendError::transport(kind, self.config.timeout, &error)
-                        .with_request_id(&request_id)
-                }
-            };
-            let delay = self.backoff(attempt);
-            if attempt >= self.config.retries || Instant::now() + delay >= deadline {
-                return Err(failure);
+            let mut pairs = url.query_pairs_mut();
+            for (key, value) in fields {
+                match value {
+                    serde_json::Value::String(s) => pairs.append_pair(&key, &s),
+                    other => pairs.append_pair(&key, &other.to_string()),
+                };
             }
-            tokio::time::sleep(delay).await;
-            attempt += 1;
         }
-    }
-
-    /// Exponential backoff with jitter: a random delay in the upper half of `base · 2^attempt`.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let full = self
-            .config
-            .backoff
-            .saturating_mul(1 << attempt.min(16))
-            .min(MAX_BACKOFF);
-        let half = full / 2;
-        half + full
-            .saturating_sub(half)
-            .mul_f64(rand::rng().random::<f64>())
+        let mut headers = vec![header("x-user-id", who.user)?];
+        if let Some(tenant) = who.tenant {
+            headers.push(header("x-tenant-id", tenant)?);
+        }
+        let answer = self
+            .caller
+            .send(Request {
+                method,
+                url,
+                route,
+                bearer: Some(self.config.service_token.expose_secret()),
+                headers,
+                body: body.map(Payload::Json),
+                user: who.user,
+            })
+            .await?;
+        answer.json()
     }
 }
 
-/// Statuses worth trying again: the backend is briefly unavailable, or the first attempt of
-/// this very write is still running.
-fn retryable(status: StatusCode, body: &str) -> bool {
-    status == StatusCode::SERVICE_UNAVAILABLE
-        || (status == StatusCode::CONFLICT
-            && serde_json::from_str::<ErrorBody>(body)
-                .is_ok_and(|b| b.error.kind == "idempotency_in_progress"))
+fn header(name: &'static str, value: &str) -> Result<(HeaderName, HeaderValue), BackendError> {
+    let value = HeaderValue::from_str(value).map_err(|_| {
+        BackendError::new(
+            ErrorKind::Validation,
+            format!("{name} cannot be sent in a header (it is not printable ASCII)"),
+        )
+    })?;
+    Ok((HeaderName::from_static(name), value))
 }
 
 fn to_value<T: serde::Serialize>(body: &T) -> serde_json::Value {

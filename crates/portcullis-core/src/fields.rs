@@ -71,6 +71,7 @@ text_value!(
 );
 
 /// Where a task stands. `done` tasks carry `completed_at`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {

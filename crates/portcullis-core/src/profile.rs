@@ -10,6 +10,7 @@ use crate::{
 };
 
 /// A user as other services see it (field names as the internal API documents them).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserProfile {

@@ -9,8 +9,10 @@ use crate::{
 };
 
 /// A task as stored and as returned to clients.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
+    #[cfg_attr(feature = "openapi", schema(format = "uuid"))]
     pub id: String,
     pub title: String,
     pub description: Option<String>,

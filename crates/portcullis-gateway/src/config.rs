@@ -29,6 +29,22 @@ pub struct UpstreamConfig {
     /// A stdio program and its arguments, spawned and supervised by Portcullis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
+    /// A REST API's OpenAPI 3.0/3.1 document (a URL or a file): its operations become tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openapi: Option<String>,
+    /// Where the OpenAPI operations are called. Default: the document's first server, else its
+    /// origin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// OpenAPI operations to expose: operationIds, `tag:NAME`, or `*` (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<Vec<String>>,
+    /// OpenAPI operations to leave out (wins over `include`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude: Option<Vec<String>>,
+    /// OpenAPI: retries of a call that failed to connect, timed out or got 503 (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
     /// Environment of a stdio program (nothing else of Portcullis's environment is passed on).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
@@ -44,7 +60,7 @@ pub struct UpstreamConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<u64>,
     /// How long a listed tool set is used before it is listed again (a `list_changed`
-    /// notification refreshes it sooner).
+    /// notification refreshes it sooner; for `openapi`, how often the document is re-read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools_ttl_secs: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,6 +117,7 @@ pub struct UpstreamSpec {
 #[derive(Debug, Clone)]
 pub enum Target {
     Http(url::Url),
+    OpenApi(OpenApiTarget),
     Stdio {
         program: String,
         args: Vec<String>,
@@ -109,6 +126,26 @@ pub enum Target {
         per_user: Option<usize>,
     },
 }
+
+/// A REST API described by an OpenAPI document.
+#[derive(Debug, Clone)]
+pub struct OpenApiTarget {
+    pub document: DocumentSource,
+    /// `None`: from the document (its first server, else its origin).
+    pub base_url: Option<url::Url>,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub retries: u32,
+}
+
+/// Where an OpenAPI document is read from.
+#[derive(Debug, Clone)]
+pub enum DocumentSource {
+    Url(url::Url),
+    File(PathBuf),
+}
+
+const DEFAULT_RETRIES: u32 = 2;
 
 /// What the upstream is told about who is calling. Secrets are wrapped: `Debug` prints
 /// `[REDACTED]`.
@@ -256,22 +293,43 @@ impl UpstreamConfig {
                 "use something like notes_",
             ));
         }
-        let target = match (&self.url, &self.command) {
-            (Some(_), Some(_)) => {
+        let given = [
+            self.url.is_some(),
+            self.command.is_some(),
+            self.openapi.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(err(
+                "url",
+                "`url`, `command` and `openapi`: more than one is set".into(),
+                "an upstream is HTTP MCP (url), stdio MCP (command) or a REST API (openapi)",
+            ));
+        }
+        let openapi_only = [
+            ("base_url", self.base_url.is_some()),
+            ("include", self.include.is_some()),
+            ("exclude", self.exclude.is_some()),
+            ("retries", self.retries.is_some()),
+        ];
+        if self.openapi.is_none()
+            && let Some((key, _)) = openapi_only.iter().find(|(_, set)| *set)
+        {
+            return Err(err(
+                key,
+                "applies only to an openapi upstream".into(),
+                "remove it, or give openapi = \"URL or file\"",
+            ));
+        }
+        let target = match (&self.url, &self.command, &self.openapi) {
+            (_, _, Some(raw)) => Target::OpenApi(self.openapi_target(raw)?),
+            (None, None, None) => {
                 return Err(err(
                     "url",
-                    "and `command` are both set".into(),
-                    "an upstream is either HTTP (url) or stdio (command)",
+                    "is missing (and so are `command` and `openapi`)".into(),
+                    "give url = \"http://host:port/mcp\", command = [\"program\", \"arg\"] or openapi = \"http://host:port/openapi.json\"",
                 ));
             }
-            (None, None) => {
-                return Err(err(
-                    "url",
-                    "is missing (and so is `command`)".into(),
-                    "give url = \"http://host:port/mcp\" or command = [\"program\", \"arg\"]",
-                ));
-            }
-            (Some(raw), None) => {
+            (Some(raw), _, None) => {
                 let url = url::Url::parse(raw)
                     .ok()
                     .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
@@ -291,7 +349,7 @@ impl UpstreamConfig {
                 }
                 Target::Http(url)
             }
-            (None, Some(command)) => {
+            (None, Some(command), None) => {
                 let Some((program, args)) =
                     command.split_first().filter(|(p, _)| !p.trim().is_empty())
                 else {
@@ -320,7 +378,7 @@ impl UpstreamConfig {
                 }
             }
         };
-        let http = matches!(target, Target::Http(_));
+        let http = matches!(target, Target::Http(_) | Target::OpenApi(_));
         let mode = self
             .auth
             .unwrap_or(if http { AuthMode::Jwt } else { AuthMode::None });
@@ -353,6 +411,8 @@ impl UpstreamConfig {
                     .audience
                     .clone()
                     .or_else(|| self.url.clone())
+                    .or_else(|| self.base_url.clone())
+                    .or_else(|| self.openapi.clone())
                     .unwrap_or_default(),
             },
             AuthMode::ServiceToken => Credentials::ServiceToken {
@@ -408,6 +468,74 @@ impl UpstreamConfig {
             timeout: Duration::from_secs(timeout),
             tools_ttl: Duration::from_secs(tools_ttl),
             idle: Duration::from_secs(self.idle_secs.unwrap_or(DEFAULT_IDLE_SECS).max(1)),
+        })
+    }
+}
+
+impl UpstreamConfig {
+    fn openapi_target(&self, raw: &str) -> Result<OpenApiTarget, UpstreamConfigError> {
+        let err = |key, problem: String, fix: &str| error(&self.name, key, problem, fix);
+        let http_url = |raw: &str| {
+            url::Url::parse(raw)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        };
+        let document = match http_url(raw) {
+            Some(url) => DocumentSource::Url(url),
+            None if raw.contains("://") => {
+                return Err(err(
+                    "openapi",
+                    format!("{raw:?} is not an http(s) URL"),
+                    "give the document's http(s) URL or a file path",
+                ));
+            }
+            None => DocumentSource::File(PathBuf::from(raw)),
+        };
+        let base_url = match &self.base_url {
+            None => None,
+            Some(raw) => Some(http_url(raw).ok_or_else(|| {
+                err(
+                    "base_url",
+                    format!("{raw:?} is not an http(s) URL"),
+                    "give the API's root, e.g. http://127.0.0.1:8000",
+                )
+            })?),
+        };
+        if !self.env.is_empty() || self.per_user.is_some() || self.max_processes.is_some() {
+            return Err(err(
+                "env",
+                "per_user and max_processes apply only to stdio upstreams".into(),
+                "remove them",
+            ));
+        }
+        let retries = self.retries.unwrap_or(DEFAULT_RETRIES);
+        if retries > 10 {
+            return Err(err(
+                "retries",
+                format!("{retries} is too many"),
+                "use 0 to 10",
+            ));
+        }
+        let selectors = |key, list: &Option<Vec<String>>| {
+            let list = list.clone().unwrap_or_default();
+            match list
+                .iter()
+                .find(|s| s.trim().is_empty() || s.trim() == "tag:")
+            {
+                Some(bad) => Err(err(
+                    key,
+                    format!("{bad:?} names no operation"),
+                    "list operationIds, tag:NAME, or \"*\"",
+                )),
+                None => Ok(list),
+            }
+        };
+        Ok(OpenApiTarget {
+            document,
+            base_url,
+            include: selectors("include", &self.include)?,
+            exclude: selectors("exclude", &self.exclude)?,
+            retries,
         })
     }
 }

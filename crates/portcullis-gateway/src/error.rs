@@ -11,6 +11,8 @@ pub struct GatewayError {
     pub upstream: String,
     pub message: String,
     pub suggestion: String,
+    /// What the upstream said, for people debugging (status, request id, `retry_after_secs`).
+    pub details: serde_json::Value,
 }
 
 impl GatewayError {
@@ -25,6 +27,20 @@ impl GatewayError {
             upstream: upstream.to_owned(),
             message: message.into(),
             suggestion: suggestion.into(),
+            details: serde_json::Value::Null,
+        }
+    }
+
+    pub fn with_details(
+        error_type: &'static str,
+        upstream: &str,
+        message: impl Into<String>,
+        suggestion: impl Into<String>,
+        details: serde_json::Value,
+    ) -> Self {
+        Self {
+            details,
+            ..Self::new(error_type, upstream, message, suggestion)
         }
     }
 

@@ -6,13 +6,61 @@ use portcullis_auth::Principal;
 use rmcp::model::{CallToolResult, GetPromptResult, ReadResourceResult};
 
 use crate::{
-    config::UpstreamSpec,
+    config::{Target, UpstreamSpec},
     error::GatewayError,
     identity::{Acting, IdentityProvider, TokenCache, TokenIssuer},
     items::{Items, original_uri},
+    openapi::RestUpstream,
     relay::Relay,
     upstream::{ExposedTool, Upstream, UpstreamStatus},
 };
+
+/// An upstream of either kind: an MCP server, or a REST API from its OpenAPI document.
+enum Member {
+    Mcp(Arc<Upstream>),
+    Rest(Arc<RestUpstream>),
+}
+
+impl Member {
+    fn spec(&self) -> &UpstreamSpec {
+        match self {
+            Self::Mcp(u) => &u.spec,
+            Self::Rest(u) => &u.spec,
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.spec().name
+    }
+
+    fn tool(&self, exposed: &str) -> Option<ExposedTool> {
+        match self {
+            Self::Mcp(u) => u.tool(exposed),
+            Self::Rest(u) => u.tool(exposed),
+        }
+    }
+
+    fn tools(&self) -> Arc<Vec<ExposedTool>> {
+        match self {
+            Self::Mcp(u) => u.tools(),
+            Self::Rest(u) => u.tools(),
+        }
+    }
+
+    fn items(&self) -> Arc<Items> {
+        match self {
+            Self::Mcp(u) => u.items(),
+            Self::Rest(_) => Arc::default(),
+        }
+    }
+
+    fn status(&self) -> UpstreamStatus {
+        match self {
+            Self::Mcp(u) => u.status(),
+            Self::Rest(u) => u.status(),
+        }
+    }
+}
 
 /// An upstream tool, found by its exposed name.
 #[derive(Debug, Clone)]
@@ -22,7 +70,7 @@ pub struct Found {
 }
 
 pub struct Gateway {
-    upstreams: Vec<Arc<Upstream>>,
+    upstreams: Vec<Member>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -36,7 +84,12 @@ impl std::fmt::Debug for Gateway {
 
 impl Gateway {
     /// `issuer` signs the tokens of `jwt` upstreams; without it their calls fail closed.
-    pub fn new(specs: Vec<UpstreamSpec>, issuer: Option<TokenIssuer>) -> Self {
+    /// `calls` records the REST upstreams' call latencies.
+    pub fn new(
+        specs: Vec<UpstreamSpec>,
+        issuer: Option<TokenIssuer>,
+        calls: portcullis_metrics::BackendCalls,
+    ) -> Self {
         let tokens = Arc::new(TokenCache::default());
         // Never follow redirects: a redirect would carry the upstream credentials elsewhere.
         let http = reqwest::Client::builder()
@@ -52,7 +105,15 @@ impl Gateway {
                     issuer: issuer.clone(),
                     tokens: tokens.clone(),
                 };
-                Arc::new(Upstream::new(spec, identity, http.clone()))
+                match spec.target {
+                    Target::OpenApi(_) => Member::Rest(Arc::new(RestUpstream::new(
+                        spec,
+                        identity,
+                        http.clone(),
+                        calls.clone(),
+                    ))),
+                    _ => Member::Mcp(Arc::new(Upstream::new(spec, identity, http.clone()))),
+                }
             })
             .collect();
         Self { upstreams }
@@ -67,10 +128,10 @@ impl Gateway {
     }
 
     /// The upstream an exposed name belongs to (prefixes never overlap).
-    fn owner(&self, exposed: &str) -> Option<&Arc<Upstream>> {
+    fn owner(&self, exposed: &str) -> Option<&Member> {
         self.upstreams
             .iter()
-            .find(|u| exposed.starts_with(&u.spec.prefix))
+            .find(|u| exposed.starts_with(&u.spec().prefix))
     }
 
     /// The upstream name whose prefix `exposed` starts with, whether or not such a tool exists.
@@ -120,7 +181,10 @@ impl Gateway {
             return Err(GatewayError::not_found(upstream.name(), exposed));
         };
         let acting = Acting::of(principal, upstream.name());
-        upstream.call(&tool, arguments, &acting, relay).await
+        match upstream {
+            Member::Mcp(u) => u.call(&tool, arguments, &acting, relay).await,
+            Member::Rest(u) => u.call(exposed, arguments, &acting).await,
+        }
     }
 
     /// The upstream an exposed resource URI belongs to (`<name>+<its own URI>`).
@@ -129,9 +193,10 @@ impl Gateway {
     }
 
     fn resource_upstream(&self, uri: &str) -> Option<&Arc<Upstream>> {
-        self.upstreams
-            .iter()
-            .find(|u| original_uri(u.name(), uri).is_some())
+        self.upstreams.iter().find_map(|u| match u {
+            Member::Mcp(u) if original_uri(u.name(), uri).is_some() => Some(u),
+            _ => None,
+        })
     }
 
     /// Every upstream's resources, templates and prompts with the upstream's name, in
@@ -163,9 +228,11 @@ impl Gateway {
         arguments: Option<serde_json::Map<String, serde_json::Value>>,
         principal: &Principal,
     ) -> Result<GetPromptResult, GatewayError> {
-        let upstream = self
-            .owner(name)
-            .ok_or_else(|| GatewayError::not_found("none", name))?;
+        let upstream = match self.owner(name) {
+            Some(Member::Mcp(u)) => u,
+            Some(Member::Rest(u)) => return Err(GatewayError::not_found(u.name(), name)),
+            None => return Err(GatewayError::not_found("none", name)),
+        };
         let acting = Acting::of(principal, upstream.name());
         upstream.get_prompt(name, arguments, &acting).await
     }
@@ -181,7 +248,20 @@ impl Gateway {
     pub fn start(&self) -> Vec<tokio::task::JoinHandle<()>> {
         self.upstreams
             .iter()
-            .map(|u| tokio::spawn(u.clone().maintain()))
+            .map(|u| match u {
+                Member::Mcp(u) => tokio::spawn(u.clone().maintain()),
+                Member::Rest(u) => tokio::spawn(u.clone().maintain()),
+            })
             .collect()
+    }
+
+    /// Re-reads every OpenAPI document and relists every MCP upstream now (SIGHUP).
+    pub fn reload(&self) {
+        for u in &self.upstreams {
+            match u {
+                Member::Mcp(u) => u.relist(),
+                Member::Rest(u) => u.reload(),
+            }
+        }
     }
 }

@@ -25,6 +25,34 @@ pub async fn probe(spec: &UpstreamSpec, within: Duration) -> Result<String, Stri
                 Err(e) => Err(format!("{url}: {}", crate::error::plain(&e))),
             }
         }
+        Target::OpenApi(target) => {
+            let http = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| e.to_string())?;
+            // The document is read and its operations counted; none is called.
+            let doc = crate::openapi::load(&target.document, &http, within).await?;
+            let reserved: Vec<&str> = Vec::new();
+            let (operations, skipped) = crate::openapi::operations(
+                &doc,
+                &spec.prefix,
+                &crate::openapi::Selection {
+                    include: &target.include,
+                    exclude: &target.exclude,
+                },
+                &reserved,
+                crate::items::MAX_TOOLS,
+            );
+            let base = match &target.base_url {
+                Some(url) => url.clone(),
+                None => doc.base_url()?,
+            };
+            Ok(format!(
+                "the OpenAPI document gives {} tool(s), {} operation(s) skipped; calls go to {base}",
+                operations.len(),
+                skipped.len()
+            ))
+        }
         Target::Stdio { program, env, .. } => {
             let path = env
                 .get("PATH")

@@ -192,7 +192,7 @@ impl Upstream {
     /// otherwise.
     fn key(&self, acting: &Acting) -> Acting {
         match &self.spec.target {
-            Target::Http(_) => acting.clone(),
+            Target::Http(_) | Target::OpenApi(_) => acting.clone(),
             Target::Stdio {
                 per_user: Some(_), ..
             } => Acting {
@@ -315,6 +315,10 @@ impl Upstream {
                     }
                 })
             }
+            Target::OpenApi(_) => Err(GatewayError::internal(
+                name,
+                "an OpenAPI upstream has no MCP connection",
+            )),
             Target::Stdio {
                 program, args, env, ..
             } => {
@@ -665,35 +669,26 @@ impl Upstream {
         }
     }
 
+    /// Lists the tools again now (SIGHUP).
+    pub fn relist(&self) {
+        self.changed.notify_one();
+    }
+
     /// Keeps the tool list current: lists now, then again after the TTL or a `list_changed`
-    /// notification, and after a failure with backoff (1 s doubling to 30 s). Also reaps idle
-    /// connections.
+    /// notification, and after a failure with backoff. Also reaps idle connections.
     pub async fn maintain(self: Arc<Self>) {
-        let mut delay = Duration::from_secs(1);
-        let mut first = true;
-        loop {
-            self.reap_idle();
-            let wait = match self.refresh().await {
-                Ok(n) => {
-                    if first {
-                        tracing::info!(upstream = %self.spec.name, tools = n, "upstream ready");
-                    }
-                    delay = Duration::from_secs(1);
-                    self.spec.tools_ttl
-                }
-                Err(error) => {
-                    tracing::warn!(upstream = %self.spec.name, %error, "cannot list the upstream's tools; its tools appear once it answers");
-                    let wait = delay;
-                    delay = (delay * 2).min(Duration::from_secs(30));
-                    wait
-                }
-            };
-            first = false;
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = self.changed.notified() => {}
-            }
-        }
+        let this = &*self;
+        crate::listing::keep_listing(
+            &this.spec.name,
+            this.spec.tools_ttl,
+            &this.changed,
+            "its tools appear once it answers",
+            || {
+                this.reap_idle();
+                this.refresh()
+            },
+        )
+        .await;
     }
 }
 

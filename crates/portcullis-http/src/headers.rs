@@ -4,7 +4,7 @@ use axum::http::HeaderMap;
 
 /// Why a singleton header cannot be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HeaderProblem {
+pub enum HeaderProblem {
     /// Sent more than once: intermediaries may pick different copies, so none is trusted.
     Repeated,
     /// Not visible ASCII.
@@ -12,10 +12,7 @@ pub(crate) enum HeaderProblem {
 }
 
 /// The value of header `name` when it is sent once, `None` when it is absent.
-pub(crate) fn single<'h>(
-    headers: &'h HeaderMap,
-    name: &str,
-) -> Result<Option<&'h str>, HeaderProblem> {
+pub fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, HeaderProblem> {
     let mut values = headers.get_all(name).iter();
     match (values.next(), values.next()) {
         (None, _) => Ok(None),

@@ -71,7 +71,7 @@ impl Dependency {
     }
 }
 
-pub(crate) fn router(dependencies: Vec<Dependency>) -> Router {
+pub fn router(dependencies: Vec<Dependency>) -> Router {
     Router::new()
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/ready", get(ready))

@@ -3,16 +3,19 @@
 
 mod audit_sink;
 mod authentication;
-mod backend;
 mod direct_dispatch;
-mod headers;
+pub mod headers;
 mod health;
 mod mcp_endpoint;
 mod origin_guard;
 mod rate_limit;
 mod request_check;
 mod request_context;
+mod request_id;
+mod request_layers;
+mod request_timeout;
 mod session_owners;
+mod singletons;
 
 use std::sync::Arc;
 
@@ -22,11 +25,11 @@ use portcullis_core::Store;
 use portcullis_mcp::Policy;
 
 pub use audit_sink::AuditSink;
-pub use backend::{ApiError, BackendSettings, backend_app};
-pub use health::Dependency;
+pub use health::{Dependency, router as health_router};
 pub use origin_guard::OriginPolicy;
 pub use rate_limit::{RateLimits, ToolLimit, limit_by_address};
-pub use request_context::{LoggedUser, RequestLog, observe};
+pub use request_context::{LoggedUser, RequestLog};
+pub use request_layers::layers as request_layers;
 
 /// What the HTTP layer needs beyond the store and the resource server.
 #[derive(Debug, Clone)]
@@ -120,15 +123,15 @@ pub fn observed(
     timeout: Option<std::time::Duration>,
     metrics: Arc<portcullis_metrics::Metrics>,
 ) -> Router {
-    app.layer(axum::middleware::from_fn_with_state(
+    request_layers(
+        app,
         RequestLog {
             enabled: access_log,
             message: "request",
             timeout,
             metrics,
         },
-        observe,
-    ))
+    )
 }
 
 /// `/metrics` in the Prometheus text format, for a listener of its own (`--metrics-bind`):

@@ -1,22 +1,18 @@
-//! Every request, on every listener: a request id (the caller's `X-Request-ID` when it sends a
-//! sane one, else a new UUID) that is echoed back, put on every log line written while the
-//! request is served (a tracing span), and handed to calls made to other services; the request
-//! metrics; and, when enabled, one log line per request.
+//! The request metrics and, when enabled, one log line per request ([`observe`]); the id of
+//! the request is handed to calls made to other services. Assembled with the other
+//! per-request layers in `request_layers`.
 
 use std::{borrow::Cow, time::Instant};
 
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::{HeaderName, HeaderValue, Method},
+    http::Method,
     middleware::Next,
     response::Response,
 };
 use std::sync::Arc;
 
 use portcullis_metrics::{HttpLabels, HttpMethod, Metrics, RouteLabels};
-use tracing::Instrument;
-
-pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Who a request acted for, reported by the authentication layers for the log line.
 #[derive(Debug, Clone)]
@@ -62,59 +58,13 @@ pub(crate) fn route_of(request: &Request) -> Cow<'static, str> {
     }
 }
 
-fn request_id(request: &Request) -> String {
-    request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        // A v4 UUID from the thread-local generator: no system call per request.
-        .unwrap_or_else(|| {
-            uuid::Builder::from_random_bytes(rand::random())
-                .into_uuid()
-                .to_string()
-        })
-}
-
-/// RFC 9112 §3.2: a request with more than one `Host` MUST be refused with 400; a repeated
-/// `Origin` is refused too, since the checks behind this layer read only one of each.
-fn repeated_singleton(request: &Request) -> Option<&'static str> {
-    use axum::http::header::{HOST, ORIGIN};
-    [(HOST, "Host"), (ORIGIN, "Origin")]
-        .into_iter()
-        .find(|(name, _)| request.headers().get_all(name).iter().nth(1).is_some())
-        .map(|(_, label)| label)
-}
-
-pub async fn observe(State(log): State<RequestLog>, mut request: Request, next: Next) -> Response {
+/// The request metrics and, when enabled, the log line; the request id for outgoing calls.
+pub async fn observe(State(log): State<RequestLog>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    if let Some(header) = repeated_singleton(&request) {
-        use axum::response::IntoResponse;
-        let message = format!("Bad Request: the {header} header must be sent once\n");
-        let response = (axum::http::StatusCode::BAD_REQUEST, message).into_response();
-        log.count(route_of(&request), request.method(), response.status());
-        return response;
-    }
-    let id = request_id(&request);
-    let header = HeaderValue::from_str(&id).expect("checked to be visible ASCII");
-    request.headers_mut().insert(REQUEST_ID, header.clone());
+    let id = crate::request_id::of(&request).to_owned();
     let method = request.method().clone();
     let route = route_of(&request);
-    let span = tracing::info_span!("request", request_id = %id);
-    let limit = log.timeout.filter(|_| method != axum::http::Method::GET);
-    let work = portcullis_metrics::with_request_id(id, next.run(request)).instrument(span.clone());
-    let mut response = match limit {
-        Some(limit) => match tokio::time::timeout(limit, work).await {
-            Ok(response) => response,
-            Err(_) => {
-                let _entered = span.enter();
-                tracing::warn!(endpoint = %route, "request timed out");
-                timed_out(limit)
-            }
-        },
-        None => work.await,
-    };
+    let response = portcullis_metrics::with_request_id(id, next.run(request)).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     log.metrics
@@ -125,7 +75,6 @@ pub async fn observe(State(log): State<RequestLog>, mut request: Request, next: 
         .observe(elapsed.as_secs_f64());
     if log.enabled {
         let who = response.extensions().get::<LoggedUser>();
-        let _entered = span.enter();
         tracing::info!(
             method = %method,
             endpoint = %route,
@@ -137,34 +86,13 @@ pub async fn observe(State(log): State<RequestLog>, mut request: Request, next: 
         );
     }
     log.count(route, &method, response.status());
-    response.headers_mut().insert(REQUEST_ID, header);
-    response
-}
-
-/// 503 for a request that ran out of time; `Retry-After` invites one more try.
-fn timed_out(limit: std::time::Duration) -> Response {
-    use axum::response::IntoResponse;
-    let body = serde_json::json!({
-        "error": {
-            "type": "timeout_error",
-            "message": format!("the request did not finish within {} s", limit.as_secs_f64()),
-        }
-    });
-    let mut response = (
-        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        axum::Json(body),
-    )
-        .into_response();
-    response.headers_mut().insert(
-        axum::http::header::RETRY_AFTER,
-        HeaderValue::from_static("1"),
-    );
     response
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request_layers::layers;
     use axum::{Router, body::Body, routing::get};
     use tower::ServiceExt;
 
@@ -173,17 +101,15 @@ mod tests {
     #[tokio::test]
     async fn route_labels_are_templates_never_paths() {
         let metrics = Metrics::new();
-        let app = Router::new()
-            .route("/tasks/{id}", get(|| async { "task" }))
-            .layer(axum::middleware::from_fn_with_state(
-                RequestLog {
-                    enabled: false,
-                    message: "request",
-                    timeout: None,
-                    metrics: metrics.clone(),
-                },
-                observe,
-            ));
+        let app = layers(
+            Router::new().route("/tasks/{id}", get(|| async { "task" })),
+            RequestLog {
+                enabled: false,
+                message: "request",
+                timeout: None,
+                metrics: metrics.clone(),
+            },
+        );
         for path in ["/tasks/a", "/tasks/b", "/random/1", "/random/2"] {
             let request = Request::builder().uri(path).body(Body::empty()).unwrap();
             app.clone().oneshot(request).await.unwrap();

@@ -151,10 +151,15 @@ impl From<portcullis_gateway::GatewayError> for ToolError {
         ) {
             tracing::warn!(upstream = %error.upstream, %error, "upstream call failed");
         }
+        let mut details = match error.details {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        details.insert("upstream".into(), error.upstream.into());
         Self {
             error_type: error.error_type,
             message: error.message,
-            details: Some(serde_json::json!({ "upstream": error.upstream })),
+            details: Some(details.into()),
             suggestions: vec![error.suggestion],
         }
     }

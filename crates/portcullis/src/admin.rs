@@ -13,7 +13,7 @@ use crate::{
 };
 
 pub(crate) async fn open(common: &CommonArgs) -> anyhow::Result<(CommonSettings, Store)> {
-    let (settings, _) = resolve_common(common)?;
+    let settings = resolve_common(common)?;
     std::fs::create_dir_all(&settings.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
@@ -226,10 +226,10 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
 pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::Rotate(args) => {
-            let (settings, file) = resolve_common(&args.common)?;
+            let settings = resolve_common(&args.common)?;
             let retention = match args.retention_secs {
                 Some(secs) => std::time::Duration::from_secs(secs),
-                None => crate::config::key_retention(args.access_token_ttl_secs, &file)?,
+                None => args.lifetimes.key_retention()?,
             };
             let rotation = KeyRing::rotate(&settings.keys_dir(), retention)?;
             println!("{}", rotation.new_kid);
@@ -243,8 +243,8 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             Ok(())
         }
         KeysCommand::List(args) => {
-            let (settings, file) = resolve_common(&args.common)?;
-            let retention = crate::config::key_retention(args.access_token_ttl_secs, &file)?;
+            let settings = resolve_common(&args.common)?;
+            let retention = args.lifetimes.key_retention()?;
             let ring = KeyRing::open(&settings.keys_dir(), retention)?;
             let signing = ring.signer().kid().to_owned();
             for key in ring.jwks().keys {

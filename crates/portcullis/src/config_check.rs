@@ -9,9 +9,8 @@ use portcullis_core::Store;
 
 use crate::{
     cli::ConfigCheckArgs,
-    config::{ServeSettings, TokenKeys, resolve_serve},
+    config::{ServeSettings, TokenKeys, backend_config, resolve_serve},
     effective::effective,
-    microservice::backend_config,
 };
 
 /// Longest any one service may take to answer.
@@ -19,7 +18,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn check(args: ConfigCheckArgs) -> anyhow::Result<()> {
     let settings = resolve_serve(&args.mcp.serve)?;
-    let backend = backend_config(&args.mcp, &settings)?;
+    let backend = backend_config(&args.mcp.backend, &args.mcp.service_tokens)?;
     print!("{}", effective(&settings, backend.as_ref()).render());
     if !args.connect {
         eprintln!("the configuration is valid (add --connect to reach the services it names)");
@@ -27,7 +26,7 @@ pub async fn check(args: ConfigCheckArgs) -> anyhow::Result<()> {
     }
     let mut failed = 0;
     let mut results = reach(&settings, backend).await;
-    for upstream in &settings.upstreams {
+    for upstream in &settings.tools.upstreams {
         let outcome = portcullis_gateway::probe(upstream, CONNECT_TIMEOUT).await;
         results.push((format!("upstream {}", upstream.name).into(), outcome));
     }
@@ -102,7 +101,7 @@ async fn reach(
             .await,
         ));
     }
-    let source = match &settings.token_keys {
+    let source = match &settings.tokens.keys {
         TokenKeys::Local => None,
         TokenKeys::File(path) => Some(KeySource::File(path.clone())),
         TokenKeys::JwksUri(url) => Some(KeySource::JwksUri(url.clone())),

@@ -76,6 +76,7 @@ pub fn effective(s: &ServeSettings, backend: Option<&BackendConfig>) -> Effectiv
     let c = &s.common;
     let a = &s.authorization;
     let r = &s.rate_limits;
+    let (t, q, l) = (&s.tokens, &s.requests, &s.server);
     e.set("bind", c.bind.to_string());
     if c.loopback_aliases {
         // Left derived, so the server keeps answering under every loopback name.
@@ -92,7 +93,7 @@ pub fn effective(s: &ServeSettings, backend: Option<&BackendConfig>) -> Effectiv
         e.set("issuer", issuer.clone());
     }
     e.set("audience", c.audience.clone());
-    match &s.token_keys {
+    match &t.keys {
         TokenKeys::Local => e.notes.push(format!(
             "tokens: signed by the built-in authorization server (issuer {})",
             c.effective_issuer()
@@ -103,23 +104,23 @@ pub fn effective(s: &ServeSettings, backend: Option<&BackendConfig>) -> Effectiv
             .notes
             .push("tokens: keys found by discovery on the issuer".into()),
     }
-    e.set("jwt_leeway_secs", secs(s.leeway));
-    e.set("jwks_min_refresh_secs", secs(s.jwks_min_refresh));
-    e.set("tenant_claim", s.tenant_claim.clone());
-    e.set("legacy_sessions", s.legacy_sessions);
-    e.set("allowed_origins", strings(&s.allowed_origins));
-    e.set("allowed_hosts", strings(&s.allowed_hosts));
-    e.set("max_body_bytes", s.max_body_bytes as i64);
-    e.set("log_format", if s.log_json { "json" } else { "pretty" });
-    e.set("access_log", s.access_log);
-    e.set("request_timeout_secs", secs(s.request_timeout));
+    e.set("jwt_leeway_secs", secs(t.leeway));
+    e.set("jwks_min_refresh_secs", secs(t.jwks_min_refresh));
+    e.set("tenant_claim", t.tenant_claim.clone());
+    e.set("legacy_sessions", l.legacy_sessions);
+    e.set("allowed_origins", strings(&l.allowed_origins));
+    e.set("allowed_hosts", strings(&l.allowed_hosts));
+    e.set("max_body_bytes", q.max_body_bytes as i64);
+    e.set("log_format", if q.log_json { "json" } else { "pretty" });
+    e.set("access_log", l.access_log);
+    e.set("request_timeout_secs", secs(q.request_timeout));
     e.set(
         "header_read_timeout_secs",
-        secs(s.connections.header_read_timeout),
+        secs(l.connections.header_read_timeout),
     );
-    e.set("idle_timeout_secs", secs(s.connections.idle_timeout));
-    e.set("max_connections", s.connections.max_connections as i64);
-    e.set("access_token_ttl_secs", secs(a.access_token_ttl));
+    e.set("idle_timeout_secs", secs(l.connections.idle_timeout));
+    e.set("max_connections", l.connections.max_connections as i64);
+    e.set("access_token_ttl_secs", secs(t.access_token_ttl));
     e.set("refresh_token_ttl_secs", secs(a.refresh_token_ttl));
     e.set("authorization_code_ttl_secs", secs(a.code_ttl));
     e.set("dynamic_registration", a.dynamic_registration);
@@ -155,11 +156,11 @@ pub fn effective(s: &ServeSettings, backend: Option<&BackendConfig>) -> Effectiv
         e.set("redis_timeout_ms", redis.timeout.as_millis() as i64);
         e.set("redis_failure_mode", redis.on_failure.as_str());
     }
-    if let Some((cert, key)) = &s.tls {
+    if let Some((cert, key)) = &l.tls {
         e.set("tls_cert", cert.display().to_string());
         e.set("tls_key", key.display().to_string());
     }
-    if let Some(addr) = s.metrics_bind {
+    if let Some(addr) = l.metrics_bind {
         e.set("metrics_bind", addr.to_string());
     }
     if let Some(config) = backend {
@@ -169,24 +170,20 @@ pub fn effective(s: &ServeSettings, backend: Option<&BackendConfig>) -> Effectiv
         e.notes
             .push(format!("service_auth_token = {MASK:?} (set; not printed)"));
     }
-    if s.file_microservice.internal_api_key.is_some() {
-        e.notes
-            .push(format!("internal_api_key = {MASK:?} (set; not printed)"));
-    }
-    e.set("builtin_tools", s.builtin_tools);
-    if !s.upstream_configs.is_empty() {
+    e.set("builtin_tools", s.tools.builtin_tools);
+    if !s.tools.upstream_configs.is_empty() {
         // Upstream secrets are never in the file: only the names of their files and variables.
-        let upstreams = Value::try_from(&s.upstream_configs).expect("upstreams serialize");
+        let upstreams = Value::try_from(&s.tools.upstream_configs).expect("upstreams serialize");
         e.set("upstreams", upstreams);
     }
     // Tables last: TOML puts them after the plain keys anyway.
     let mut policy = Table::new();
     policy.insert(
         "hide_forbidden_tools".into(),
-        s.policy.hide_forbidden_tools.into(),
+        s.tools.policy.hide_forbidden_tools.into(),
     );
-    if !s.policy_overrides.is_empty() {
-        let tools = Value::try_from(&s.policy_overrides).expect("policy rules serialize");
+    if !s.tools.policy_overrides.is_empty() {
+        let tools = Value::try_from(&s.tools.policy_overrides).expect("policy rules serialize");
         policy.insert("tools".into(), tools);
     }
     e.set("policy", policy);

@@ -1,21 +1,9 @@
 //! `portcullis`: the command line. Parsing, configuration and wiring only; the work is done by
-//! the library crates.
+//! the library crates (and `portcullis`'s own library, which tests also run in process).
 
-mod admin;
-mod api_keys;
-mod cli;
-mod config;
-mod config_check;
-mod effective;
-mod microservice;
-mod serve;
-mod server;
-mod tls;
-mod token;
+use portcullis::{admin, api_keys, cli, config_check, layers, microservice, serve, token};
 
 use std::process::ExitCode;
-
-use clap::Parser;
 
 // Requests allocate many small, short-lived buffers (JSON values, rows, headers); mimalloc
 // serves them from thread-local free lists. Measured in bench/load.sh (see README).
@@ -25,7 +13,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     // Development convenience: variables from ./.env, never overriding the real environment.
     let _ = dotenvy::dotenv();
-    let cli = cli::Cli::parse();
+    let cli = match layers::parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

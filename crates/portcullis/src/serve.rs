@@ -13,13 +13,39 @@ use portcullis_ratelimit::RateLimiter;
 
 use crate::{
     cli::ServeArgs,
-    config::{CommonSettings, RateLimitSettings, ServeSettings, TokenKeys, resolve_serve},
+    config::{
+        CommonSettings, RateLimitSettings, ServeSettings, TokenKeys, TokenSettings, resolve_serve,
+    },
 };
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let settings = resolve_serve(&args)?;
-    init_logging(settings.log_json);
+    init_logging(settings.requests.log_json);
     run_with(settings, None, portcullis_metrics::Metrics::new()).await
+}
+
+/// `serve` in this process on a listener the caller bound (a test's port 0: no pick-a-port-
+/// then-bind race), until `shutdown` resolves. `args` are `serve`'s flags, layered as the
+/// command line would layer them.
+pub async fn serve_on(
+    args: &[String],
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let settings = resolve_serve(&crate::layers::serve_args(args)?)?;
+    init_logging(settings.requests.log_json);
+    let listen = Listen {
+        listener: Some(listener),
+        shutdown: Box::pin(shutdown),
+    };
+    serve_with(settings, None, portcullis_metrics::Metrics::new(), listen).await
+}
+
+/// Where and until when to serve: a listener already bound (else `--bind`'s), and the future
+/// that ends serving.
+pub struct Listen {
+    pub listener: Option<tokio::net::TcpListener>,
+    pub shutdown: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
 }
 
 /// Creates the data directory and opens the database.
@@ -42,27 +68,46 @@ pub async fn run_with(
     tasks: Option<TaskSource>,
     metrics: Arc<portcullis_metrics::Metrics>,
 ) -> anyhow::Result<()> {
+    let listen = Listen {
+        listener: None,
+        shutdown: Box::pin(shutdown_signal()),
+    };
+    serve_with(settings, tasks, metrics, listen).await
+}
+
+async fn serve_with(
+    settings: ServeSettings,
+    tasks: Option<TaskSource>,
+    metrics: Arc<portcullis_metrics::Metrics>,
+    listen: Listen,
+) -> anyhow::Result<()> {
     let common = &settings.common;
     // Certificates are checked before anything else starts.
-    let tls = match &settings.tls {
+    let tls = match &settings.server.tls {
         Some((cert, key)) => Some(crate::tls::server_config(cert, key)?),
         None => None,
     };
     let store = open_store(common).await?;
-    let authorization_server = match settings.token_keys {
+    let authorization_server = match settings.tokens.keys {
         TokenKeys::Local => Some(Arc::new(authorization_server(&settings, &store).await?)),
         _ => None,
     };
-    let (gateway, upstream_jwks) = gateway(&settings, authorization_server.as_deref())?;
+    let (gateway, upstream_jwks) = gateway(&settings, authorization_server.as_deref(), &metrics)?;
     let mut settings = settings;
     if let Some(gateway) = &gateway {
-        settings.policy = Arc::new((*settings.policy).clone().with_gateway(gateway.clone()));
+        settings.tools.policy = Arc::new(
+            (*settings.tools.policy)
+                .clone()
+                .with_gateway(gateway.clone()),
+        );
     }
     let settings = settings;
     let common = &settings.common;
     let resource_server = Arc::new(
         resource_server(
-            &settings,
+            common,
+            &settings.tokens,
+            settings.tools.policy.scopes_supported(),
             authorization_server.as_ref().map(|s| s.keys()),
             authorization_server
                 .as_ref()
@@ -72,29 +117,35 @@ pub async fn run_with(
         .await?,
     );
 
-    let listener = tokio::net::TcpListener::bind(common.bind)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (is the port in use? set --bind)",
-                common.bind
-            )
-        })?;
+    let listener = match listen.listener {
+        Some(listener) => listener,
+        None => tokio::net::TcpListener::bind(common.bind)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (is the port in use? set --bind)",
+                    common.bind
+                )
+            })?,
+    };
     // After the bind: a `jwt` upstream may fetch our `/jwks.json` while answering its first listing.
-    let upstream_tasks = gateway.as_ref().map(|g| g.start()).unwrap_or_default();
+    let mut upstream_tasks = gateway.as_ref().map(|g| g.start()).unwrap_or_default();
+    if let Some(gateway) = &gateway {
+        upstream_tasks.push(reload_on_hangup(gateway.clone()));
+    }
     let rate_limits = Arc::new(rate_limits(&settings)?);
     let sweeper = rate_limits.limiter.spawn_sweeper();
     let http = HttpSettings {
         origin_policy: OriginPolicy::for_public_url(
             &common.public_url,
-            settings.allowed_origins.clone(),
-            settings.allowed_hosts.clone(),
+            settings.server.allowed_origins.clone(),
+            settings.server.allowed_hosts.clone(),
         ),
-        legacy_sessions: settings.legacy_sessions,
-        max_body_bytes: settings.max_body_bytes,
-        policy: settings.policy.clone(),
+        legacy_sessions: settings.server.legacy_sessions,
+        max_body_bytes: settings.requests.max_body_bytes,
+        policy: settings.tools.policy.clone(),
         rate_limits: rate_limits.clone(),
-        access_log: settings.access_log,
+        access_log: settings.server.access_log,
         tasks,
         metrics: metrics.clone(),
     };
@@ -131,17 +182,24 @@ pub async fn run_with(
     );
     let app = portcullis_http::observed(
         app,
-        settings.access_log,
-        Some(settings.request_timeout),
+        settings.server.access_log,
+        Some(settings.requests.request_timeout),
         metrics.clone(),
     );
-    let metrics = match settings.metrics_bind {
+    let metrics = match settings.server.metrics_bind {
         Some(addr) => {
             Some(serve_metrics(addr, rate_limits.clone(), store.clone(), metrics.clone()).await?)
         }
         None => None,
     };
-    crate::server::serve(listener, app, tls, settings.connections, shutdown_signal()).await?;
+    crate::server::serve(
+        listener,
+        app,
+        tls,
+        settings.server.connections,
+        listen.shutdown,
+    )
+    .await?;
     for task in maintenance
         .into_iter()
         .chain(metrics)
@@ -167,12 +225,13 @@ type GatewayParts = (Option<Arc<Gateway>>, Option<Arc<KeyRing>>);
 fn gateway(
     settings: &ServeSettings,
     authorization_server: Option<&AuthorizationServer>,
+    metrics: &portcullis_metrics::Metrics,
 ) -> anyhow::Result<GatewayParts> {
-    if settings.upstreams.is_empty() {
+    let upstreams = &settings.tools.upstreams;
+    if upstreams.is_empty() {
         return Ok((None, None));
     }
-    let signs = settings
-        .upstreams
+    let signs = upstreams
         .iter()
         .any(|u| matches!(u.credentials, Credentials::Jwt { .. }));
     let (keys, publish) = match (signs, authorization_server) {
@@ -182,7 +241,7 @@ fn gateway(
             let keys = Arc::new(
                 KeyRing::open(
                     &settings.common.keys_dir(),
-                    settings.authorization.key_retention(),
+                    settings.tokens.key_retention(),
                 )
                 .context("cannot load or create the key that signs upstream tokens (check --data-dir permissions)")?,
             );
@@ -192,13 +251,17 @@ fn gateway(
     let issuer = keys.map(|keys| TokenIssuer {
         signer: Arc::new(move || keys.signer()),
         issuer: settings.common.public_base(),
-        tenant_claim: settings.tenant_claim.clone(),
+        tenant_claim: settings.tokens.tenant_claim.clone(),
     });
-    for upstream in &settings.upstreams {
+    for upstream in upstreams {
         tracing::info!(upstream = %upstream.name, prefix = %upstream.prefix, "fronting an upstream MCP server");
     }
     Ok((
-        Some(Arc::new(Gateway::new(settings.upstreams.clone(), issuer))),
+        Some(Arc::new(Gateway::new(
+            upstreams.clone(),
+            issuer,
+            metrics.backend_calls.clone(),
+        ))),
         publish,
     ))
 }
@@ -268,14 +331,14 @@ async fn authorization_server(
     let common = &settings.common;
     let auth = &settings.authorization;
     let keys = Arc::new(
-        KeyRing::open(&common.keys_dir(), auth.key_retention())
+        KeyRing::open(&common.keys_dir(), settings.tokens.key_retention())
             .context("cannot load or create the signing key (check --data-dir permissions)")?,
     );
     let resource = format!("{}/mcp", common.public_base());
     let mut config = AuthorizationServerConfig::new(
         common.effective_issuer(),
         resource,
-        settings.policy.scopes_supported(),
+        settings.tools.policy.scopes_supported(),
     );
     config.audience = common.audience.clone();
     if common.loopback_aliases {
@@ -285,7 +348,7 @@ async fn authorization_server(
             .map(|u| u.as_str().to_owned())
             .collect();
     }
-    config.access_token_ttl = auth.access_token_ttl;
+    config.access_token_ttl = settings.tokens.access_token_ttl;
     config.refresh_token_ttl = auth.refresh_token_ttl;
     config.code_ttl = auth.code_ttl;
     config.dynamic_registration = auth.dynamic_registration;
@@ -313,13 +376,14 @@ async fn authorization_server(
 /// Token verification: the local keys (`local`, with revocation checks when the built-in
 /// authorization server issues the tokens) or the external issuer's.
 pub async fn resource_server(
-    settings: &ServeSettings,
+    common: &CommonSettings,
+    tokens: &TokenSettings,
+    scopes_supported: Vec<String>,
     local: Option<Arc<KeyRing>>,
     revocation: Option<Arc<dyn RevocationCheck>>,
     metrics: &portcullis_metrics::Metrics,
 ) -> anyhow::Result<ResourceServer> {
-    let common = &settings.common;
-    let keys = match (&settings.token_keys, local) {
+    let keys = match (&tokens.keys, local) {
         (TokenKeys::Local, Some(keys)) => KeySource::Provider(keys),
         (TokenKeys::Local, None) => anyhow::bail!("no local signing key is loaded"),
         (TokenKeys::File(path), _) => KeySource::File(path.clone()),
@@ -329,10 +393,10 @@ pub async fn resource_server(
     let resource: url::Url = format!("{}/mcp", common.public_base()).parse()?;
     let mut config = ResourceServerConfig::new(resource, common.effective_issuer(), keys);
     config.audience = Some(common.audience.clone());
-    config.leeway = settings.leeway;
-    config.scopes_supported = settings.policy.scopes_supported();
-    config.tenant_claim = settings.tenant_claim.clone();
-    config.min_key_refresh_interval = settings.jwks_min_refresh;
+    config.leeway = tokens.leeway;
+    config.scopes_supported = scopes_supported;
+    config.tenant_claim = tokens.tenant_claim.clone();
+    config.min_key_refresh_interval = tokens.jwks_min_refresh;
     config.resource_name = Some("Portcullis".into());
     config.revocation = revocation;
     config.loopback_aliases = common.loopback_aliases;
@@ -340,6 +404,23 @@ pub async fn resource_server(
     ResourceServer::new(config).await.context(
         "cannot load the token verification keys (check --jwt-public-key / --jwks-uri / --issuer)",
     )
+}
+
+/// SIGHUP re-reads the upstreams' OpenAPI documents and relists their tools.
+fn reload_on_hangup(gateway: Arc<Gateway>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+                return;
+            };
+            while hangups.recv().await.is_some() {
+                tracing::info!("SIGHUP: re-reading the upstreams' tool lists");
+                gateway.reload();
+            }
+        }
+    })
 }
 
 pub fn init_logging(json: bool) {

@@ -8,7 +8,7 @@ use portcullis_auth::signing::{LocalSigner, MintRequest};
 use crate::{cli::MintArgs, config::resolve_common};
 
 pub async fn mint(args: MintArgs) -> anyhow::Result<()> {
-    let (common, _) = resolve_common(&args.common)?;
+    let common = resolve_common(&args.common)?;
     // One identity per user: a local account's tokens carry its id, as its sign-ins do.
     let (subject, tenant) = match (&args.user, &args.sub) {
         (Some(name), _) => {

@@ -47,7 +47,7 @@ async fn seen(client: &McpClient) -> Vec<String> {
 /// Every method × tool-class combination of the default policy, and `tools/list` showing each
 /// caller what it may call.
 async fn policy_matrix(db: Db) {
-    let app = TestApp::spawn(db).await;
+    let app = TestApp::spawn_in_process(db).await;
     let tasks_key = create_key(
         &app,
         &["--name", "tasks", "--scopes", "tasks:read tasks:write"],
@@ -335,7 +335,7 @@ async fn key_lifecycle(db: Db) {
 /// Tenants: a token's `org_id` claim or a key's tenant confines every query. Same user names
 /// in two tenants are two different users; admin tools see only their own tenant.
 async fn tenants(db: Db) {
-    let app = TestApp::spawn(db).await;
+    let app = TestApp::spawn_in_process(db).await;
     let token_in = |tenant: &str, sub: &str| {
         let mut claims = app
             .issuer

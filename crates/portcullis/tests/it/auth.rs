@@ -23,7 +23,7 @@ async fn list_with(app: &TestApp, token: &str) -> support::mcp::Reply {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_token_gets_a_challenge_pointing_at_the_metadata() {
-    let app = TestApp::spawn(Db::Sqlite).await;
+    let app = TestApp::spawn_in_process(Db::Sqlite).await;
     let reply = send(
         app.http
             .post(app.mcp_url())
@@ -64,7 +64,7 @@ async fn missing_token_gets_a_challenge_pointing_at_the_metadata() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_bad_token_is_refused() {
-    let app = TestApp::spawn(Db::Sqlite).await;
+    let app = TestApp::spawn_in_process(Db::Sqlite).await;
     let aud = app.mcp_url();
     let good = app.issuer.claims("alice", "tasks:read", &aud);
     assert_eq!(
@@ -173,7 +173,7 @@ async fn every_kind_of_bad_token_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_in_the_query_string_are_refused() {
-    let app = TestApp::spawn(Db::Sqlite).await;
+    let app = TestApp::spawn_in_process(Db::Sqlite).await;
     let token = app.token("alice", "tasks:read");
     let reply = send(
         app.http
@@ -197,7 +197,7 @@ async fn tokens_in_the_query_string_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protected_resource_metadata_is_served_at_both_well_known_paths() {
-    let app = TestApp::spawn(Db::Sqlite).await;
+    let app = TestApp::spawn_in_process(Db::Sqlite).await;
     for path in [
         "/.well-known/oauth-protected-resource/mcp",
         "/.well-known/oauth-protected-resource",
@@ -227,7 +227,7 @@ async fn protected_resource_metadata_is_served_at_both_well_known_paths() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_scope_gets_403_with_a_step_up_scope() {
-    let app = TestApp::spawn(Db::Sqlite).await;
+    let app = TestApp::spawn_in_process(Db::Sqlite).await;
     let reader = McpClient::new(app.mcp_url(), app.token("alice", "tasks:read"));
     assert_eq!(reader.call("list_tasks", json!({})).await.status, 200);
     let reply = reader.call("create_task", json!({"title": "x"})).await;
@@ -336,7 +336,7 @@ async fn keys_are_discovered_from_the_issuer_metadata() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foreign_origins_and_hosts_are_refused() {
-    let app = TestApp::spawn(Db::Sqlite).await;
+    let app = TestApp::spawn_in_process(Db::Sqlite).await;
     let token = app.token("alice", "tasks:read");
     let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
     let post = || {

@@ -36,7 +36,7 @@ async fn jwt_upstream(script: &str, portcullis_port: u16, dir: &Path) -> Upstrea
 }
 
 /// Portcullis on `port` with `config` (written into `dir`) as its configuration file.
-async fn gateway_app(port: u16, config: &str, dir: &Path, options: Options) -> TestApp {
+pub(crate) async fn gateway_app(port: u16, config: &str, dir: &Path, options: Options) -> TestApp {
     let path = dir.join(format!("portcullis-{port}.toml"));
     std::fs::write(&path, config).unwrap();
     let mut args = vec!["--config".to_owned(), path.display().to_string()];
@@ -53,7 +53,7 @@ async fn gateway_app(port: u16, config: &str, dir: &Path, options: Options) -> T
 }
 
 /// Waits (up to a minute) until `/ready` reports every upstream in `names` listed.
-async fn wait_listed(app: &TestApp, names: &[&str]) {
+pub(crate) async fn wait_listed(app: &TestApp, names: &[&str]) {
     support::eventually("upstreams listed", Duration::from_secs(60), || async {
         let (_, ready) = app.get_json("/ready").await;
         let up = |name: &&str| ready["checks"][format!("upstream:{name}")]["status"] == "ok";

@@ -12,6 +12,7 @@ mod gateway;
 mod mcp_tools;
 mod microservice;
 mod oauth_server;
+mod openapi;
 mod operations;
 mod protocol;
 mod rate_limits;

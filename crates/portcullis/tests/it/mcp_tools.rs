@@ -13,7 +13,7 @@ both_backends!(
 );
 
 async fn task_lifecycle_in_both_eras(db: Db) {
-    let app = TestApp::spawn(db).await;
+    let app = TestApp::spawn_in_process(db).await;
     for era in [Era::Legacy, Era::Current] {
         let alice = app.client(&format!("alice-{era:?}")).era(era);
         let ws = alice
@@ -78,7 +78,7 @@ async fn task_lifecycle_in_both_eras(db: Db) {
 }
 
 async fn users_cannot_touch_each_others_data(db: Db) {
-    let app = TestApp::spawn(db).await;
+    let app = TestApp::spawn_in_process(db).await;
     for era in [Era::Legacy, Era::Current] {
         let alice = app.client("alice").era(era);
         let bob = app.client("bob").era(era);
@@ -132,7 +132,7 @@ async fn users_cannot_touch_each_others_data(db: Db) {
 }
 
 async fn bad_arguments_are_tool_errors(db: Db) {
-    let app = TestApp::spawn(db).await;
+    let app = TestApp::spawn_in_process(db).await;
     let alice = app.client("alice").era(Era::Current);
     for (tool, args, mention) in [
         ("create_task", json!({}), "title"),
@@ -172,7 +172,7 @@ async fn bad_arguments_are_tool_errors(db: Db) {
 }
 
 async fn tenants_are_separate(db: Db) {
-    let app = TestApp::spawn(db).await;
+    let app = TestApp::spawn_in_process(db).await;
     let url = app.mcp_url();
     let token_in = |tenant: &str| {
         let mut claims = app

@@ -15,7 +15,7 @@ fn post(app: &TestApp, token: &str) -> reqwest::RequestBuilder {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_are_listed_with_schemas_and_annotations() {
-    let app = TestApp::spawn(Db::Sqlite).await;
+    let app = TestApp::spawn_in_process(Db::Sqlite).await;
     for era in [Era::Legacy, Era::Current] {
         let reply = app
             .client("alice")
@@ -66,7 +66,7 @@ async fn tools_are_listed_with_schemas_and_annotations() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_discover_describes_the_server() {
-    let app = TestApp::spawn(Db::Sqlite).await;
+    let app = TestApp::spawn_in_process(Db::Sqlite).await;
     let reply = app
         .client("alice")
         .era(Era::Current)
@@ -87,7 +87,7 @@ async fn server_discover_describes_the_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_clients_can_initialize_then_call_without_a_session() {
-    let app = TestApp::spawn(Db::Sqlite).await;
+    let app = TestApp::spawn_in_process(Db::Sqlite).await;
     let token = app.token("alice", "tasks:read tasks:write");
     for version in ["2025-06-18", "2025-11-25"] {
         let init = send(post(&app, &token).json(&json!({
@@ -188,7 +188,7 @@ async fn legacy_sessions_when_enabled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsupported_versions_and_mismatched_headers_are_refused() {
-    let app = TestApp::spawn(Db::Sqlite).await;
+    let app = TestApp::spawn_in_process(Db::Sqlite).await;
     let token = app.token("alice", "tasks:read tasks:write");
     let bad_header = send(
         post(&app, &token)
@@ -264,7 +264,7 @@ async fn unsupported_versions_and_mismatched_headers_are_refused() {
 /// `Accept` header with parameters is one way to force the transport path.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_dispatch_answers_exactly_as_rmcp_transport_does() {
-    let app = TestApp::spawn(Db::Sqlite).await;
+    let app = TestApp::spawn_in_process(Db::Sqlite).await;
     let token = app.token("alice", "tasks:read tasks:write");
     app.client("alice")
         .ok(

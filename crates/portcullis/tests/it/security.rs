@@ -370,7 +370,7 @@ async fn i05_random_methods_do_not_grow_the_metrics() {
 /// Item 6: A tool no rule names is refused and audited as denied (the policy fails closed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i06_a_tool_without_a_rule_is_denied() {
-    let app = TestApp::spawn(Db::Sqlite).await;
+    let app = TestApp::spawn_in_process(Db::Sqlite).await;
     let reply = app.client("alice").call("no_such_tool", json!({})).await;
     assert_eq!(reply.body["error"]["code"], -32602, "{}", reply.body);
     let events = audit_until(&app, &["--tool", "no_such_tool"], |e| !e.is_empty()).await;

@@ -138,11 +138,40 @@ pub struct TestApp {
     pub port: u16,
     pub issuer: TestIssuer,
     pub dir: tempfile::TempDir,
-    child: Child,
+    runner: Runner,
     _db: TestDb,
     pub database_url: String,
     pub http: reqwest::Client,
     log: PathBuf,
+}
+
+/// How the server runs: as the real process, or in this test's process.
+enum Runner {
+    Process(Child),
+    InProcess {
+        shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+        task: tokio::task::JoinHandle<()>,
+    },
+}
+
+/// In-process servers log here (one file per test process, in `PORTCULLIS_TEST_LOG_DIR` when
+/// set, which `scripts/test.sh` checks for secrets), not onto the test's own stderr.
+fn in_process_logging() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let dir = std::env::var_os("PORTCULLIS_TEST_LOG_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        let path = dir.join(format!("in-process-{}.log", std::process::id()));
+        let file = std::fs::File::create(path).unwrap();
+        let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .try_init();
+    });
 }
 
 /// What to start the server with, beyond the defaults of [`TestApp::spawn`].
@@ -165,6 +194,10 @@ pub struct Options {
     /// Listen on this port instead of a free one picked at start (for settings that must name
     /// the server's URL before it runs, such as an upstream's JWKS URL).
     pub port: Option<u16>,
+    /// Run `serve` in this process on a listener bound to port 0 ([`portcullis::serve::serve_on`])
+    /// instead of as the binary. Such a server has no stderr of its own and no environment of
+    /// its own: tests that need either run the binary.
+    pub in_process: bool,
 }
 
 /// What the replicas of one deployment share.
@@ -180,6 +213,18 @@ impl TestApp {
         Self::spawn_with(db, Options::default()).await
     }
 
+    /// `serve` in this process, with the defaults of [`TestApp::spawn`].
+    pub async fn spawn_in_process(db: Db) -> Self {
+        Self::spawn_with(
+            db,
+            Options {
+                in_process: true,
+                ..Options::default()
+            },
+        )
+        .await
+    }
+
     pub async fn spawn_with(db: Db, options: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let test_db = match &options.shared {
@@ -192,7 +237,15 @@ impl TestApp {
         let issuer = TestIssuer::new("https://issuer.test");
         let key_path = dir.path().join("public.pem");
         std::fs::write(&key_path, issuer.public_pem()).unwrap();
-        let port = options.port.unwrap_or_else(free_port);
+        // In process, the listener is bound first, on port 0: no race for a free port.
+        let listener = match options.in_process {
+            true => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
+            false => None,
+        };
+        let port = match &listener {
+            Some(l) => l.local_addr().unwrap().port(),
+            None => options.port.unwrap_or_else(free_port),
+        };
         let base = format!("http://127.0.0.1:{port}");
         let public_url = options
             .shared
@@ -226,14 +279,42 @@ impl TestApp {
         }
         args.extend(options.args);
         let log = log_path(dir.path());
-        let child = Command::new(binary())
-            .args(&args)
-            .env_remove("PORTCULLIS_CONFIG")
-            .envs(options.env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start portcullis");
+        let runner = match listener {
+            Some(listener) => {
+                assert!(
+                    options.env.is_empty(),
+                    "an in-process server has no environment of its own"
+                );
+                assert_eq!(args[0], "serve", "only serve runs in process");
+                in_process_logging();
+                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                let flags = args[1..].to_vec();
+                let task = tokio::spawn(async move {
+                    let shutdown = async move {
+                        let _ = rx.await;
+                    };
+                    if let Err(error) =
+                        portcullis::serve::serve_on(&flags, listener, shutdown).await
+                    {
+                        panic!("the in-process server failed: {error:#}");
+                    }
+                });
+                Runner::InProcess {
+                    shutdown: Some(tx),
+                    task,
+                }
+            }
+            None => Runner::Process(
+                Command::new(binary())
+                    .args(&args)
+                    .env_remove("PORTCULLIS_CONFIG")
+                    .envs(options.env.iter().map(|(k, v)| (k, v)))
+                    .stdout(Stdio::null())
+                    .stderr(std::fs::File::create(&log).unwrap())
+                    .spawn()
+                    .expect("start portcullis"),
+            ),
+        };
         let app = Self {
             base,
             public_url,
@@ -241,7 +322,7 @@ impl TestApp {
             port,
             issuer,
             dir,
-            child,
+            runner,
             database_url: test_db.url.clone(),
             _db: test_db,
             http: reqwest::Client::new(),
@@ -259,16 +340,31 @@ impl TestApp {
             {
                 return;
             }
+            if let Runner::InProcess { task, .. } = &self.runner {
+                assert!(
+                    !task.is_finished(),
+                    "the in-process server stopped before it was healthy (its panic is above)"
+                );
+            }
             assert!(
                 Instant::now() < deadline,
                 "server did not become healthy:\n{}",
-                self.stderr()
+                match self.runner {
+                    Runner::Process(_) => self.stderr(),
+                    Runner::InProcess { .. } => "(in process: see the test's output)".into(),
+                }
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
+    /// What the server wrote to stderr (the binary only: asserting on an in-process server's
+    /// would pass whatever it logged).
     pub fn stderr(&self) -> String {
+        assert!(
+            matches!(self.runner, Runner::Process(_)),
+            "an in-process server has no stderr of its own; run this test on the binary"
+        );
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -370,23 +466,55 @@ impl TestApp {
     /// Asks the server to stop (SIGTERM, as an orchestrator would) and waits for it to exit;
     /// returns whether it exited successfully.
     pub fn terminate(&mut self) -> bool {
+        let child = self.child();
         let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-TERM", &child.id().to_string()])
             .status();
-        self.child.wait().is_ok_and(|s| s.success())
+        child.wait().is_ok_and(|s| s.success())
+    }
+
+    /// Sends the server a signal (`HUP`, `TERM`, …) and returns at once.
+    pub fn signal(&mut self, name: &str) {
+        let pid = self.child().id().to_string();
+        let _ = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status();
     }
 
     /// Kills the server at once, as a crash would.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match &mut self.runner {
+            Runner::Process(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Runner::InProcess { task, .. } => task.abort(),
+        }
+    }
+
+    fn child(&mut self) -> &mut Child {
+        match &mut self.runner {
+            Runner::Process(child) => child,
+            Runner::InProcess { .. } => panic!("signals need the binary, not an in-process server"),
+        }
     }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match &mut self.runner {
+            Runner::Process(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Runner::InProcess { shutdown, .. } => {
+                // A graceful stop (the audit writer flushes what is queued); the task ends with
+                // the test's runtime at the latest.
+                if let Some(tx) = shutdown.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use portcullis_auth::{AuthError, ResourceServer, ServiceTokens, authenticate_bea
 use portcullis_core::TenantId;
 
 use super::ApiError;
-use crate::request_context::LoggedUser;
+use portcullis_http::LoggedUser;
 
 const USER_HEADER: &str = "x-user-id";
 const TENANT_HEADER: &str = "x-tenant-id";
@@ -41,17 +41,17 @@ pub(crate) struct Acting {
 /// A user or tenant id header: sent once, and never trimmed (" victor" is not victor, and is
 /// refused rather than normalised: the other side of the hop compares exactly).
 fn identifier<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ApiError> {
-    match crate::headers::single(headers, name) {
+    match portcullis_http::headers::single(headers, name) {
         Ok(Some(s)) if !portcullis_auth::is_clean_identifier(s) => Err(ApiError::validation(
             format!("{name} {}", portcullis_auth::IDENTIFIER_RULE),
         )),
         Ok(value) => Ok(value),
-        Err(crate::headers::HeaderProblem::NotText) => {
+        Err(portcullis_http::headers::HeaderProblem::NotText) => {
             Err(ApiError::validation(format!("{name} is not ASCII")))
         }
-        Err(crate::headers::HeaderProblem::Repeated) => Err(ApiError::validation(format!(
-            "{name} is repeated; send it once"
-        ))),
+        Err(portcullis_http::headers::HeaderProblem::Repeated) => Err(ApiError::validation(
+            format!("{name} is repeated; send it once"),
+        )),
     }
 }
 

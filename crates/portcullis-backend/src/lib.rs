@@ -1,9 +1,10 @@
 //! `portcullis backend`: the task domain as a REST API for other services (microservice mode,
 //! design document 000). Every route authenticates with a user's bearer token or with a service
 //! token plus `X-User-ID` ([`auth`]); writes honour `Idempotency-Key` ([`idempotency`]); every
-//! request is logged once with its request id ([`crate::request_context`]).
+//! request is logged once with its request id ([`portcullis_http::request_layers`]).
 
 mod auth;
+mod contract;
 mod error;
 mod handlers;
 mod idempotency;
@@ -19,7 +20,7 @@ use axum::{
 use portcullis_auth::{ResourceServer, ServiceTokens};
 use portcullis_core::Store;
 
-use crate::request_context::{RequestLog, observe};
+use portcullis_http::RequestLog;
 
 pub use error::ApiError;
 
@@ -73,23 +74,23 @@ pub fn backend_app(store: Store, rs: Arc<ResourceServer>, settings: BackendSetti
             store: store.clone(),
             key: settings.internal_api_key.clone(),
         });
-    Router::new()
+    let router = Router::new()
         .merge(api)
         .merge(internal)
         .route("/openapi.json", get(openapi::document))
-        .merge(crate::health::router(vec![crate::Dependency::database(
-            store.clone(),
-        )]))
+        .merge(portcullis_http::health_router(vec![
+            portcullis_http::Dependency::database(store.clone()),
+        ]))
         .layer(axum::extract::DefaultBodyLimit::max(
             settings.max_body_bytes,
-        ))
-        .layer(from_fn_with_state(
-            RequestLog {
-                enabled: true,
-                message: "backend request",
-                timeout: settings.request_timeout,
-                metrics: settings.metrics.clone(),
-            },
-            observe,
-        ))
+        ));
+    portcullis_http::request_layers(
+        router,
+        RequestLog {
+            enabled: true,
+            message: "backend request",
+            timeout: settings.request_timeout,
+            metrics: settings.metrics.clone(),
+        },
+    )
 }

@@ -8,6 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use portcullis_auth::ServiceTokens;
+use portcullis_core::wire::ErrorBody;
 use portcullis_core::{
     Actor, EntityId, Store,
     wire::{
@@ -15,9 +16,12 @@ use portcullis_core::{
         UpdateTaskBody, WorkspaceList,
     },
 };
-use serde_json::json;
 
-use super::{ApiError, auth::Acting};
+use super::{
+    ApiError,
+    auth::Acting,
+    contract::{Deleted, Failures, IdempotencyKey, TaskId},
+};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -34,6 +38,9 @@ fn body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
         .map_err(|e| ApiError::validation(format!("the JSON body is not valid: {}", e.body_text())))
 }
 
+#[utoipa::path(get, path = "/tasks", operation_id = "list_tasks", tag = "tasks",
+    summary = "List the user's tasks, oldest first", params(TaskQuery),
+    responses((status = 200, description = "The tasks", body = TaskList), Failures))]
 pub(crate) async fn list_tasks(
     State(store): State<Store>,
     Extension(acting): Extension<Acting>,
@@ -50,6 +57,9 @@ pub(crate) async fn list_tasks(
     }))
 }
 
+#[utoipa::path(get, path = "/tasks/{id}", operation_id = "get_task", tag = "tasks",
+    summary = "Get a task", params(TaskId),
+    responses((status = 200, description = "The task", body = OneTask), Failures))]
 pub(crate) async fn get_task(
     State(store): State<Store>,
     Extension(acting): Extension<Acting>,
@@ -61,6 +71,9 @@ pub(crate) async fn get_task(
     Ok(Json(OneTask { task }))
 }
 
+#[utoipa::path(post, path = "/tasks", operation_id = "create_task", tag = "tasks",
+    summary = "Create a task", params(IdempotencyKey), request_body = CreateTaskBody,
+    responses((status = 201, description = "Created", body = OneTask), Failures))]
 pub(crate) async fn create_task(
     State(store): State<Store>,
     Extension(acting): Extension<Acting>,
@@ -73,6 +86,10 @@ pub(crate) async fn create_task(
     Ok((StatusCode::CREATED, Json(OneTask { task })))
 }
 
+#[utoipa::path(patch, path = "/tasks/{id}", operation_id = "update_task", tag = "tasks",
+    summary = "Change a task; \"\" clears description or workspace_id",
+    params(TaskId, IdempotencyKey), request_body = UpdateTaskBody,
+    responses((status = 200, description = "The changed task", body = OneTask), Failures))]
 pub(crate) async fn update_task(
     State(store): State<Store>,
     Extension(acting): Extension<Acting>,
@@ -86,6 +103,9 @@ pub(crate) async fn update_task(
     Ok(Json(OneTask { task }))
 }
 
+#[utoipa::path(post, path = "/tasks/{id}/complete", operation_id = "complete_task",
+    tag = "tasks", summary = "Mark a task done", params(TaskId, IdempotencyKey),
+    responses((status = 200, description = "The completed task", body = OneTask), Failures))]
 pub(crate) async fn complete_task(
     State(store): State<Store>,
     Extension(acting): Extension<Acting>,
@@ -97,18 +117,27 @@ pub(crate) async fn complete_task(
     Ok(Json(OneTask { task }))
 }
 
+#[utoipa::path(delete, path = "/tasks/{id}", operation_id = "delete_task", tag = "tasks",
+    summary = "Delete a task", params(TaskId, IdempotencyKey),
+    responses((status = 200, description = "Deleted", body = Deleted), Failures))]
 pub(crate) async fn delete_task(
     State(store): State<Store>,
     Extension(acting): Extension<Acting>,
     Path(id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Deleted>> {
     let id = task_id(&id)?;
     store
         .delete_task(&actor(&store, &acting).await?, &id)
         .await?;
-    Ok(Json(json!({ "deleted": true, "task_id": id })))
+    Ok(Json(Deleted {
+        deleted: true,
+        task_id: id.as_str().to_owned(),
+    }))
 }
 
+#[utoipa::path(get, path = "/workspaces", operation_id = "list_workspaces",
+    tag = "workspaces", summary = "List the user's workspaces",
+    responses((status = 200, description = "The workspaces", body = WorkspaceList), Failures))]
 pub(crate) async fn list_workspaces(
     State(store): State<Store>,
     Extension(acting): Extension<Acting>,
@@ -122,6 +151,10 @@ pub(crate) async fn list_workspaces(
     }))
 }
 
+#[utoipa::path(post, path = "/workspaces", operation_id = "create_workspace",
+    tag = "workspaces", summary = "Create a workspace", params(IdempotencyKey),
+    request_body = CreateWorkspaceBody,
+    responses((status = 201, description = "Created", body = OneWorkspace), Failures))]
 pub(crate) async fn create_workspace(
     State(store): State<Store>,
     Extension(acting): Extension<Acting>,
@@ -143,6 +176,14 @@ pub(crate) struct Internal {
 
 /// `GET /api/internal/users/{id}` (design document 001): 401 without the right `X-API-Key`,
 /// 404 for an unknown user.
+#[utoipa::path(get, path = "/api/internal/users/{id}", operation_id = "get_user_profile",
+    tag = "internal", summary = "A user's profile, for other services",
+    security(("internalApiKey" = [])),
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The profile", body = portcullis_core::UserProfile),
+        (status = 401, description = "Missing or wrong X-API-Key", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody)))]
 pub(crate) async fn internal_user(
     State(internal): State<Internal>,
     headers: HeaderMap,
