@@ -3,7 +3,10 @@
 
 use std::{
     path::PathBuf,
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -11,6 +14,8 @@ use jsonwebtoken::{
     Algorithm, AlgorithmFamily, DecodingKey,
     jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse},
 };
+
+use sha2::{Digest, Sha256};
 
 use crate::TokenError;
 pub use crate::error::KeyError;
@@ -35,6 +40,13 @@ pub enum KeySource {
 /// last answer did not hold. Implementations should be cheap and may throttle themselves.
 pub trait KeyProvider: Send + Sync + std::fmt::Debug {
     fn keys(&self) -> KeySet;
+
+    /// Changes whenever `keys` may answer differently (a rotation, a key removed). Read on
+    /// every request, so it must be cheap; a provider that keeps the default is asked again
+    /// only when a token names a key id it did not hold.
+    fn version(&self) -> u64 {
+        0
+    }
 }
 
 /// One verification key with what it may verify.
@@ -51,6 +63,8 @@ struct VerifyingKey {
 #[derive(Clone, Default)]
 pub struct KeySet {
     keys: Vec<VerifyingKey>,
+    /// SHA-256 over the keys as published: equal fingerprints mean the same keys.
+    fingerprint: [u8; 32],
 }
 
 impl std::fmt::Debug for KeySet {
@@ -93,8 +107,20 @@ fn pinned_alg(alg: &KeyAlgorithm) -> Option<Algorithm> {
 impl KeySet {
     /// Parses a JWKS document, keeping the signing keys we can use and skipping the rest.
     pub fn from_jwks(jwks: &JwkSet) -> Self {
-        let keys = jwks.keys.iter().filter_map(Self::verifying_key).collect();
-        Self { keys }
+        let mut digest = Sha256::new();
+        let keys = jwks
+            .keys
+            .iter()
+            .filter_map(|jwk| {
+                let key = Self::verifying_key(jwk)?;
+                digest.update(serde_json::to_vec(jwk).unwrap_or_default());
+                Some(key)
+            })
+            .collect();
+        Self {
+            keys,
+            fingerprint: digest.finalize().into(),
+        }
     }
 
     fn verifying_key(jwk: &Jwk) -> Option<VerifyingKey> {
@@ -133,6 +159,7 @@ impl KeySet {
                 alg: None,
                 key,
             }],
+            fingerprint: Sha256::digest(pem).into(),
         })
     }
 
@@ -248,8 +275,13 @@ pub async fn fetch_keys(
 /// snapshot under a short read lock; refreshes are single-flight.
 pub(crate) struct KeyStore {
     current: RwLock<Arc<KeySet>>,
+    /// Bumped whenever `current` changes to different keys: what a verified-token cache
+    /// compares to know that a token's key still holds.
+    generation: AtomicU64,
     remote: Option<Remote>,
     provider: Option<Arc<dyn KeyProvider>>,
+    /// The provider's version `current` was taken at.
+    provider_version: AtomicU64,
 }
 
 struct Remote {
@@ -301,10 +333,13 @@ impl KeyStore {
                 )),
             ),
         };
+        let provider_version = provider.as_ref().map_or(0, |p| p.version());
         let store = Self {
             current: RwLock::new(Arc::new(initial)),
+            generation: AtomicU64::new(0),
             remote,
             provider,
+            provider_version: AtomicU64::new(provider_version),
         };
         if store.remote.is_some() {
             // Start even when the issuer is down: requests get 503 until its keys arrive.
@@ -322,6 +357,30 @@ impl KeyStore {
             .clone()
     }
 
+    /// Puts `set` in use; a new generation starts only when its keys differ, so refetches of an
+    /// unchanged JWKS (which made-up key ids can force) leave cached verifications alone.
+    fn replace(&self, set: KeySet) -> Arc<KeySet> {
+        let set = Arc::new(set);
+        let mut current = self.current.write().expect("key store lock poisoned");
+        if current.fingerprint != set.fingerprint {
+            *current = set.clone();
+            // Bumped after the swap: whoever reads the new generation also sees the new keys.
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        current.clone()
+    }
+
+    /// The current key-set generation, after adopting a provider's changed keys.
+    pub(crate) fn generation(&self) -> u64 {
+        if let Some(provider) = &self.provider {
+            let version = provider.version();
+            if self.provider_version.swap(version, Ordering::AcqRel) != version {
+                self.replace(provider.keys());
+            }
+        }
+        self.generation.load(Ordering::Acquire)
+    }
+
     async fn refresh(&self) -> Result<(), KeyError> {
         let Some(remote) = &self.remote else {
             return Ok(());
@@ -332,7 +391,7 @@ impl KeyStore {
             return Err(KeyError::NoUsableKey(url.to_string()));
         }
         tracing::info!(jwks_uri = %url, keys = ?set, "fetched signing keys");
-        *self.current.write().expect("key store lock poisoned") = Arc::new(set);
+        self.replace(set);
         Ok(())
     }
 
@@ -341,9 +400,7 @@ impl KeyStore {
     /// hold. On failure the cached keys stay.
     pub(crate) async fn refresh_for_unknown_kid(&self, kid: Option<&str>) -> Arc<KeySet> {
         if let Some(provider) = &self.provider {
-            let set = Arc::new(provider.keys());
-            *self.current.write().expect("key store lock poisoned") = set.clone();
-            return set;
+            return self.replace(provider.keys());
         }
         let Some(remote) = &self.remote else {
             return self.snapshot();

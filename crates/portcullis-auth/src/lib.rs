@@ -34,6 +34,7 @@ mod principal;
 mod resource_server;
 mod service_token;
 pub mod signing;
+mod token_cache;
 mod verifier;
 
 pub use caller::{ClientNetwork, IDENTIFIER_RULE, is_clean_identifier};
@@ -49,4 +50,5 @@ pub use resource_server::{
 pub use service_token::{
     MIN_SERVICE_TOKEN_LEN, ServiceTokenError, ServiceTokens, parse_service_tokens,
 };
+pub use token_cache::{DEFAULT_TOKEN_CACHE_SIZE, TokenCache};
 pub use verifier::{ALLOWED_ALGORITHMS, JwtVerifier, VerifierSettings};

@@ -35,6 +35,9 @@ pub struct ResourceServerConfig {
     pub loopback_aliases: bool,
     /// Where JWKS fetches are counted (by default, nowhere anyone scrapes).
     pub jwks_fetches: portcullis_metrics::JwksFetches,
+    /// Verified tokens remembered ([`crate::DEFAULT_TOKEN_CACHE_SIZE`] unless set); `0`
+    /// verifies the signature of every request.
+    pub token_cache_size: usize,
 }
 
 /// Tells whether a verified token has been revoked (RFC 7009) by its issuer. Called on every
@@ -59,6 +62,7 @@ impl ResourceServerConfig {
             revocation: None,
             loopback_aliases: false,
             jwks_fetches: Default::default(),
+            token_cache_size: crate::DEFAULT_TOKEN_CACHE_SIZE,
         }
     }
 }
@@ -139,6 +143,7 @@ impl ResourceServer {
             tenant_claim: config.tenant_claim.clone(),
             min_key_refresh_interval: config.min_key_refresh_interval,
             jwks_fetches: config.jwks_fetches.clone(),
+            token_cache_size: config.token_cache_size,
         };
         let verifier = JwtVerifier::new(settings, &config.keys, client).await?;
         let metadata_path = metadata_path(&config.resource);

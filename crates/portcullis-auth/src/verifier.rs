@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::{
     AuthError, KeySource, Principal, ScopeSet, TokenError,
     keys::{KeyError, KeySet, KeyStore},
+    token_cache::TokenCache,
 };
 
 /// Asymmetric algorithms accepted by default. HMAC is never accepted (a resource server must
@@ -40,6 +41,8 @@ pub struct VerifierSettings {
     pub min_key_refresh_interval: Duration,
     /// Where JWKS fetches are counted.
     pub jwks_fetches: portcullis_metrics::JwksFetches,
+    /// Verified tokens remembered (see [`TokenCache`]); `0` verifies every request.
+    pub token_cache_size: usize,
 }
 
 /// Verifies bearer JWTs and turns them into [`Principal`]s.
@@ -47,6 +50,7 @@ pub struct JwtVerifier {
     settings: VerifierSettings,
     validations: HashMap<Algorithm, Validation>,
     keys: KeyStore,
+    cache: TokenCache,
 }
 
 impl JwtVerifier {
@@ -81,6 +85,7 @@ impl JwtVerifier {
         )
         .await?;
         Ok(Self {
+            cache: TokenCache::new(settings.token_cache_size),
             settings,
             validations,
             keys,
@@ -91,8 +96,25 @@ impl JwtVerifier {
         &self.settings
     }
 
-    /// Checks `token` completely; never logs it.
+    /// Checks `token` completely, or finds it verified before under the same keys; never logs
+    /// it. Revocation is the caller's to check, on every request.
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        // Read before verifying: keys that change meanwhile make the entry stale at once.
+        let generation = self.keys.generation();
+        if let Some(principal) = self.cache.get(token, generation) {
+            return Ok(principal);
+        }
+        let principal = self.verify_signature_and_claims(token).await?;
+        self.cache.insert(token, &principal, generation);
+        Ok(principal)
+    }
+
+    /// How many verified tokens are remembered now.
+    pub fn cached_tokens(&self) -> usize {
+        self.cache.len()
+    }
+
+    async fn verify_signature_and_claims(&self, token: &str) -> Result<Principal, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         // RFC 7515 §4.1.11: a critical extension we do not implement must not be ignored, and
         // this verifier implements none.
@@ -200,5 +222,142 @@ fn map_jwt_error(kind: &ErrorKind) -> TokenError {
         | ErrorKind::InvalidEddsaKey
         | ErrorKind::InvalidRsaKey(_) => TokenError::BadSignature,
         _ => TokenError::Malformed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::{
+        KeyProvider, ResourceServer, ResourceServerConfig,
+        signing::{LocalSigner, MintRequest},
+    };
+
+    const ISS: &str = "http://127.0.0.1:1";
+    const AUD: &str = "http://127.0.0.1:1/mcp";
+
+    /// Keys an embedding application changes while the verifier runs.
+    #[derive(Debug, Default)]
+    struct Ring {
+        keys: Mutex<(u64, Vec<jsonwebtoken::jwk::Jwk>)>,
+    }
+
+    impl Ring {
+        fn publish(&self, signers: &[&LocalSigner]) {
+            let mut keys = self.keys.lock().unwrap();
+            keys.0 += 1;
+            keys.1 = signers.iter().map(|s| s.jwk().clone()).collect();
+        }
+    }
+
+    impl KeyProvider for Ring {
+        fn keys(&self) -> KeySet {
+            let keys = self.keys.lock().unwrap().1.clone();
+            KeySet::from_jwks(&jsonwebtoken::jwk::JwkSet { keys })
+        }
+
+        fn version(&self) -> u64 {
+            self.keys.lock().unwrap().0
+        }
+    }
+
+    fn signer(dir: &tempfile::TempDir, name: &str) -> LocalSigner {
+        LocalSigner::generate(&dir.path().join(name)).unwrap()
+    }
+
+    fn mint(signer: &LocalSigner, subject: &str) -> String {
+        signer
+            .mint(&MintRequest {
+                issuer: ISS,
+                audience: AUD,
+                subject,
+                client_id: "cli",
+                scope: "tasks:read",
+                tenant: None,
+                grant_id: None,
+                ttl: Duration::from_secs(600),
+            })
+            .unwrap()
+    }
+
+    async fn verifier(ring: &Arc<Ring>, cache: usize) -> ResourceServer {
+        let mut config = ResourceServerConfig::new(
+            AUD.parse().unwrap(),
+            ISS.into(),
+            KeySource::Provider(ring.clone()),
+        );
+        config.token_cache_size = cache;
+        ResourceServer::new(config).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_cached_token_stops_working_when_its_key_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new) = (signer(&dir, "old.pem"), signer(&dir, "new.pem"));
+        let ring = Arc::new(Ring::default());
+        ring.publish(&[&old]);
+        let rs = verifier(&ring, 100).await;
+        let token = mint(&old, "alice");
+        assert_eq!(rs.verify(&token).await.unwrap().subject, "alice");
+        assert_eq!(rs.verifier().cached_tokens(), 1);
+        assert_eq!(rs.verify(&token).await.unwrap().subject, "alice");
+
+        // Rotation: the new key signs, the old one is still published; both verify.
+        ring.publish(&[&new, &old]);
+        assert_eq!(rs.verify(&token).await.unwrap().subject, "alice");
+        let fresh = mint(&new, "bob");
+        assert_eq!(rs.verify(&fresh).await.unwrap().subject, "bob");
+
+        // Removal: the old key's token is refused at once, though it was cached.
+        ring.publish(&[&new]);
+        assert!(matches!(
+            rs.verify(&token).await,
+            Err(AuthError::InvalidToken(TokenError::UnknownKey(_)))
+        ));
+        assert_eq!(rs.verify(&fresh).await.unwrap().subject, "bob");
+    }
+
+    #[tokio::test]
+    async fn a_token_differing_in_one_byte_is_never_served_from_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = signer(&dir, "key.pem");
+        let ring = Arc::new(Ring::default());
+        ring.publish(&[&key]);
+        let rs = verifier(&ring, 100).await;
+        let token = mint(&key, "alice");
+        rs.verify(&token).await.unwrap();
+        // Every position: header, claims, signature, and the dots between them.
+        for i in 0..token.len() {
+            let mut bytes = token.clone().into_bytes();
+            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+            let tampered = String::from_utf8(bytes).unwrap();
+            if tampered == token {
+                continue;
+            }
+            match rs.verify(&tampered).await {
+                Err(_) => {}
+                // A changed base64 padding bit can decode to the same bytes; then the token
+                // verified on its own, not from the cache, and it says the same thing.
+                Ok(p) => assert_eq!(p.subject, "alice", "byte {i}"),
+            }
+        }
+        assert_eq!(rs.verify(&token).await.unwrap().subject, "alice");
+        // The only entries are the original and tampered tokens that verified on their own.
+        let tampered_and_valid = rs.verifier().cached_tokens() - 1;
+        assert!(tampered_and_valid < 4, "{tampered_and_valid}");
+    }
+
+    #[tokio::test]
+    async fn with_the_cache_off_nothing_is_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = signer(&dir, "key.pem");
+        let ring = Arc::new(Ring::default());
+        ring.publish(&[&key]);
+        let rs = verifier(&ring, 0).await;
+        let token = mint(&key, "alice");
+        rs.verify(&token).await.unwrap();
+        assert_eq!(rs.verifier().cached_tokens(), 0);
     }
 }

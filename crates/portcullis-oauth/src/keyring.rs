@@ -7,7 +7,10 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, RwLock},
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -40,6 +43,9 @@ pub struct KeyRing {
     retention: Duration,
     keys: RwLock<Arc<Keys>>,
     last_check: Mutex<Instant>,
+    /// Bumped on every reload, so verifiers adopt changed keys (a retired key aged out, a
+    /// rotation by another process) without waiting for an unknown key id.
+    version: AtomicU64,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -127,6 +133,7 @@ impl KeyRing {
             retention,
             keys: RwLock::new(Arc::new(keys)),
             last_check: Mutex::new(Instant::now()),
+            version: AtomicU64::new(0),
         })
     }
 
@@ -164,6 +171,7 @@ impl KeyRing {
                     );
                 }
                 *self.keys.write().expect("key ring poisoned") = Arc::new(keys);
+                self.version.fetch_add(1, Ordering::AcqRel);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot reload the signing keys; keeping the loaded ones")
@@ -219,6 +227,12 @@ impl KeyProvider for KeyRing {
         self.maybe_reload(FORCED_CHECK_INTERVAL);
         self.keys.read().expect("key ring poisoned").key_set.clone()
     }
+
+    /// Looks at the disk at most once a second.
+    fn version(&self) -> u64 {
+        self.maybe_reload(CHECK_INTERVAL);
+        self.version.load(Ordering::Acquire)
+    }
 }
 
 #[cfg(test)]
@@ -247,5 +261,42 @@ mod tests {
         assert_eq!(again.pruned, 2);
         let short = KeyRing::open(dir.path(), Duration::ZERO).unwrap();
         assert_eq!(short.jwks().keys.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_verifier_drops_a_removed_key_even_for_a_token_it_has_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Arc::new(KeyRing::open(dir.path(), Duration::from_secs(3600)).unwrap());
+        let (iss, aud) = ("http://127.0.0.1:1", "http://127.0.0.1:1/mcp");
+        let config = portcullis_auth::ResourceServerConfig::new(
+            aud.parse().unwrap(),
+            iss.into(),
+            portcullis_auth::KeySource::Provider(ring.clone()),
+        );
+        let rs = portcullis_auth::ResourceServer::new(config).await.unwrap();
+        let token = ring
+            .signer()
+            .mint(&portcullis_auth::signing::MintRequest {
+                issuer: iss,
+                audience: aud,
+                subject: "alice",
+                client_id: "cli",
+                scope: "tasks:read",
+                tenant: None,
+                grant_id: None,
+                ttl: Duration::from_secs(600),
+            })
+            .unwrap();
+        rs.verify(&token).await.unwrap();
+        rs.verify(&token).await.unwrap();
+        assert_eq!(rs.verifier().cached_tokens(), 1);
+        // Another process rotates with no retention: the token's key is gone from disk.
+        KeyRing::rotate(dir.path(), Duration::ZERO).unwrap();
+        // The ring looks at the disk at most once a second.
+        std::thread::sleep(CHECK_INTERVAL + Duration::from_millis(100));
+        assert!(
+            rs.verify(&token).await.is_err(),
+            "a removed key still verified"
+        );
     }
 }

@@ -99,6 +99,8 @@ impl AuthorizationServer {
             min_key_refresh_interval: Duration::from_secs(1),
             // Its own keys, never fetched.
             jwks_fetches: Default::default(),
+            // Off the request path (revocation and introspection requests).
+            token_cache_size: 0,
         };
         let verifier = JwtVerifier::new(
             settings,

@@ -107,6 +107,7 @@ pub fn effective(s: &ServeSettings, backend: Option<&BackendConfig>) -> Effectiv
     e.set("jwt_leeway_secs", secs(t.leeway));
     e.set("jwks_min_refresh_secs", secs(t.jwks_min_refresh));
     e.set("tenant_claim", t.tenant_claim.clone());
+    e.set("token_cache_size", t.token_cache_size as i64);
     e.set("legacy_sessions", l.legacy_sessions);
     e.set("allowed_origins", strings(&l.allowed_origins));
     e.set("allowed_hosts", strings(&l.allowed_hosts));

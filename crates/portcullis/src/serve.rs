@@ -397,6 +397,7 @@ pub async fn resource_server(
     config.scopes_supported = scopes_supported;
     config.tenant_claim = tokens.tenant_claim.clone();
     config.min_key_refresh_interval = tokens.jwks_min_refresh;
+    config.token_cache_size = tokens.token_cache_size;
     config.resource_name = Some("Portcullis".into());
     config.revocation = revocation;
     config.loopback_aliases = common.loopback_aliases;

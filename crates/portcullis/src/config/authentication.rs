@@ -22,6 +22,10 @@ pub struct TokenArgs {
     /// Token claim naming the tenant.
     #[arg(long, env = "PORTCULLIS_TENANT_CLAIM", default_value = "org_id")]
     pub tenant_claim: String,
+    /// Verified tokens remembered until their exp (typical tokens; larger ones count more);
+    /// 0 checks every request's signature.
+    #[arg(long, env = "PORTCULLIS_TOKEN_CACHE_SIZE", default_value_t = portcullis_auth::DEFAULT_TOKEN_CACHE_SIZE)]
+    pub token_cache_size: usize,
     #[command(flatten)]
     pub lifetimes: LifetimeArgs,
 }
@@ -37,6 +41,9 @@ pub struct LifetimeArgs {
     #[arg(long, env = "PORTCULLIS_JWT_LEEWAY_SECS", default_value_t = 30)]
     pub jwt_leeway_secs: u64,
 }
+
+/// About 4 KiB per entry at most, so a few hundred MiB in the worst case.
+const MAX_TOKEN_CACHE_SIZE: usize = 100_000;
 
 /// Where tokens' keys come from.
 #[derive(Debug, Clone)]
@@ -55,6 +62,7 @@ pub struct TokenSettings {
     pub jwks_min_refresh: Duration,
     pub tenant_claim: String,
     pub access_token_ttl: Duration,
+    pub token_cache_size: usize,
 }
 
 impl TokenSettings {
@@ -125,7 +133,18 @@ pub fn resolve_tokens(
             "name a claim such as org_id",
         ));
     }
+    if args.token_cache_size > MAX_TOKEN_CACHE_SIZE {
+        return Err(ConfigError::new(
+            "token_cache_size",
+            format!(
+                "{} entries is more than this cache is meant for",
+                args.token_cache_size
+            ),
+            format!("use at most {MAX_TOKEN_CACHE_SIZE} (0 turns the cache off)"),
+        ));
+    }
     Ok(TokenSettings {
+        token_cache_size: args.token_cache_size,
         keys,
         leeway: args.lifetimes.leeway()?,
         jwks_min_refresh: Duration::from_secs(args.jwks_min_refresh_secs),

@@ -19,3 +19,4 @@ mod rate_limits;
 mod scale_out;
 mod security;
 mod third_party_clients;
+mod token_cache;
