@@ -90,8 +90,8 @@ fn bench(c: &mut Criterion) {
             tasks: None,
             metrics: portcullis_metrics::Metrics::new(),
         };
-        // Audited like the server: every request queues one decision for the writer task.
-        let (audit, _writer) = portcullis_http::AuditSink::spawn(store.clone());
+        // Audited like the server: every request commits its decision before it runs.
+        let audit = portcullis_http::AuditSink::new(store.clone());
         portcullis_http::app(store, rs, audit, settings)
     });
     let meta = json!({

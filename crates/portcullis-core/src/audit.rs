@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::{
     EntityId, Store, StoreError,
-    db::{Columns, Param},
+    db::{Columns, Durability, Param},
     timestamp,
 };
 
@@ -86,7 +86,10 @@ fn event_from_row(row: &dyn Columns) -> Result<AuditEvent, StoreError> {
 }
 
 impl Store {
-    /// Writes events. Each is its own statement; on SQLite concurrent writes share one commit.
+    /// Writes events and returns once they are committed. Each is its own statement; on SQLite
+    /// concurrent writes share one commit, and a commit of audit events alone is durable
+    /// against the process being killed but not against a power loss (WAL without fsync;
+    /// the next commit of any other write, or a checkpoint, syncs them).
     pub async fn record_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
         let writes = events.iter().map(|e| async move {
             let params = [
@@ -104,7 +107,8 @@ impl Store {
                 Param::OptText(e.upstream.as_deref()),
             ];
             self.db
-                .execute(
+                .execute_with(
+                    Durability::ProcessCrash,
                     "INSERT INTO audit_events (id, occurred_at, method, credential, subject, \
                      acting_user, tenant_id, action, tool, decision, reason, upstream) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",

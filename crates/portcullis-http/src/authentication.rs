@@ -260,7 +260,8 @@ pub(crate) async fn authenticate(
             if event.reason.is_empty() {
                 event.reason = error.to_string();
             }
-            auth.audit.record(event).await;
+            // Refused either way; a failed write is logged by the sink.
+            let _ = auth.audit.record(event).await;
             auth.resource_server.reject_for(request.headers(), error)
         }
     }

@@ -24,7 +24,7 @@ use portcullis_auth::ResourceServer;
 use portcullis_core::Store;
 use portcullis_mcp::Policy;
 
-pub use audit_sink::AuditSink;
+pub use audit_sink::{AuditSink, AuditUnavailable};
 pub use health::{Dependency, router as health_router};
 pub use origin_guard::OriginPolicy;
 pub use rate_limit::{RateLimits, ToolLimit, limit_by_address};
@@ -51,7 +51,7 @@ pub struct HttpSettings {
     pub metrics: Arc<portcullis_metrics::Metrics>,
 }
 
-/// Builds the application router. Audit events go to `audit` (see [`AuditSink::spawn`]).
+/// Builds the application router. Audit events go to `audit` (see [`AuditSink`]).
 pub fn app(
     store: Store,
     resource_server: Arc<ResourceServer>,

@@ -137,14 +137,15 @@ async fn handle(State(ep): State<Arc<Endpoint>>, request: Request) -> Response {
         return refusal;
     }
     if request.method() != Method::POST {
-        ep.audit
-            .record(decision(
-                request.extensions(),
-                request.method().as_str(),
-                None,
-                Ok(()),
-            ))
-            .await;
+        let event = decision(
+            request.extensions(),
+            request.method().as_str(),
+            None,
+            Ok(()),
+        );
+        if ep.audit.record(event).await.is_err() {
+            return audit_unavailable();
+        }
         // GET (legacy standalone SSE stream) and DELETE (session end) only mean something to a
         // session; the stateless service answers 405 as the transport specifies.
         let ending = (request.method() == Method::DELETE)
@@ -225,7 +226,9 @@ async fn authorize_and_serve(
         let denial = Denial::NoRule {
             tool: tool.to_owned(),
         };
-        ep.audit
+        // Refused either way; a failed write is logged by the sink.
+        let _ = ep
+            .audit
             .record(call_decision(
                 &ep.policy,
                 &parts.extensions,
@@ -282,7 +285,10 @@ async fn authorize_and_serve(
     if let Some((upstream, _)) = &read {
         event.upstream = Some(upstream.to_string());
     }
-    ep.audit.record(event).await;
+    // Committed before the call runs: an answered call is never missing from the trail.
+    if ep.audit.record(event).await.is_err() && verdict.is_ok() {
+        return audit_unavailable();
+    }
     if let (Err(denial), Some(principal)) = (verdict, parts.extensions.get::<Principal>()) {
         return ep.resource_server.reject_for(
             &parts.headers,
@@ -432,6 +438,20 @@ where
     M: rmcp::transport::streamable_http_server::SessionManager,
 {
     service.handle(request).await.map(Body::new)
+}
+
+/// Fail closed: a call whose decision cannot be recorded is not run.
+fn audit_unavailable() -> Response {
+    let mut response = jsonrpc_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        -32603,
+        "Internal error: the audit trail cannot be written, so the call was not run; try again shortly",
+    );
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("5"),
+    );
+    response
 }
 
 fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {

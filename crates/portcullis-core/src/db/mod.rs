@@ -28,6 +28,16 @@ pub(crate) enum Param<'a> {
     Int(i64),
 }
 
+/// What an acknowledged write must survive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// A power loss: on disk before the write is acknowledged (SQLite `synchronous = FULL`).
+    PowerLoss,
+    /// The process being killed: handed to the operating system before it is acknowledged
+    /// (SQLite WAL with `synchronous = NORMAL`). PostgreSQL commits durably either way.
+    ProcessCrash,
+}
+
 /// Reads the columns of one result row by position.
 pub(crate) trait Columns {
     fn text(&self, index: usize) -> Result<String, StoreError>;
@@ -65,14 +75,24 @@ impl Db {
         Ok(self.fetch_all(sql, params, map).await?.into_iter().next())
     }
 
-    /// Runs a write and returns the number of rows it changed.
+    /// Runs a write, durable against a power loss, and returns the number of rows it changed.
     pub(crate) async fn execute(
         &self,
         sql: &'static str,
         params: &[Param<'_>],
     ) -> Result<u64, StoreError> {
+        self.execute_with(Durability::PowerLoss, sql, params).await
+    }
+
+    /// Runs a write that must survive `durability`.
+    pub(crate) async fn execute_with(
+        &self,
+        durability: Durability,
+        sql: &'static str,
+        params: &[Param<'_>],
+    ) -> Result<u64, StoreError> {
         match self {
-            Db::Sqlite(db) => db.execute(sql, params).await,
+            Db::Sqlite(db) => db.execute(durability, sql, params).await,
             Db::Postgres(db) => db.execute(sql, params).await,
         }
     }

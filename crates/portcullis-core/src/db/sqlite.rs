@@ -1,6 +1,8 @@
 //! SQLite in process (rusqlite): inline reads on pooled connections, one writer thread with
-//! group commit. WAL lets readers run beside the writer; `synchronous = FULL` keeps every
-//! acknowledged write on disk.
+//! group commit. WAL lets readers run beside the writer. A group holding any write that must
+//! survive a power loss commits with `synchronous = FULL` (fsync before it is acknowledged);
+//! a group of audit events alone commits with `NORMAL` (into the WAL, no fsync), which
+//! survives the process being killed, and the next FULL commit syncs those frames too.
 
 use std::{
     path::{Path, PathBuf},
@@ -10,7 +12,7 @@ use std::{
 
 use rusqlite::{Connection, OpenFlags, Row};
 
-use super::{Columns, Param, RowMapper};
+use super::{Columns, Durability, Param, RowMapper};
 use crate::{StoreError, ValidationError, store::MIGRATOR, timestamp};
 
 /// Connections kept for reads; more are opened under load and closed when returned.
@@ -50,6 +52,7 @@ impl From<&Param<'_>> for OwnedParam {
 }
 
 struct WriteJob {
+    durability: Durability,
     sql: &'static str,
     params: Vec<OwnedParam>,
     reply: tokio::sync::oneshot::Sender<Result<u64, StoreError>>,
@@ -223,11 +226,13 @@ impl SqliteDb {
 
     pub(crate) async fn execute(
         &self,
+        durability: Durability,
         sql: &'static str,
         params: &[Param<'_>],
     ) -> Result<u64, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = WriteJob {
+            durability,
             sql,
             params: params.iter().map(OwnedParam::from).collect(),
             reply,
@@ -256,6 +261,8 @@ impl SqliteDb {
 /// one transaction, commits once, then answers each. A statement that fails rolls back alone
 /// (SQLite's statement-level atomicity) and only its caller sees the error.
 fn write_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
+    // `open` leaves every connection at FULL.
+    let mut synchronous = Durability::PowerLoss;
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -264,8 +271,14 @@ fn write_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
                 Err(_) => break,
             }
         }
+        let needed = if group.iter().any(|j| j.durability == Durability::PowerLoss) {
+            Durability::PowerLoss
+        } else {
+            Durability::ProcessCrash
+        };
         let mut results: Vec<Result<u64, StoreError>> = Vec::with_capacity(group.len());
-        let began = conn.execute_batch("BEGIN IMMEDIATE");
+        let began = set_synchronous(&conn, &mut synchronous, needed)
+            .and_then(|()| conn.execute_batch("BEGIN IMMEDIATE"));
         if let Err(e) = began {
             let msg = e.to_string();
             for job in group {
@@ -294,6 +307,22 @@ fn write_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
             let _ = job.reply.send(result);
         }
     }
+}
+
+/// Switches the writer's `synchronous` setting (between transactions) when `needed` differs.
+fn set_synchronous(
+    conn: &Connection,
+    current: &mut Durability,
+    needed: Durability,
+) -> rusqlite::Result<()> {
+    if *current != needed {
+        conn.execute_batch(match needed {
+            Durability::PowerLoss => "PRAGMA synchronous = FULL",
+            Durability::ProcessCrash => "PRAGMA synchronous = NORMAL",
+        })?;
+        *current = needed;
+    }
+    Ok(())
 }
 
 /// Applies the embedded migrations (the same files sqlx applies on PostgreSQL) that the file

@@ -6,6 +6,7 @@
 mod support;
 
 mod api_keys;
+mod audit_trail;
 mod auth;
 mod cli;
 mod gateway;
