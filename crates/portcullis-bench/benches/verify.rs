@@ -1,5 +1,6 @@
 //! Token verification: Portcullis's verifier (header, typ, kid selection, claims to a
-//! Principal) against a bare `jsonwebtoken::decode` of the same RS256 token.
+//! Principal) against a bare `jsonwebtoken::decode` of the same RS256 token, and the same
+//! token answered from the verified-token cache.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -23,10 +24,16 @@ fn bench(c: &mut Criterion) {
         "tasks:read tasks:write",
         86_400,
     );
-    let keys = KeySet::from_pem(key.public_pem.as_bytes()).unwrap();
-    let config =
-        ResourceServerConfig::new(AUD.parse().unwrap(), ISS.into(), KeySource::Static(keys));
-    let rs = rt.block_on(ResourceServer::new(config)).unwrap();
+    let resource_server = |cache: usize| {
+        let keys = KeySet::from_pem(key.public_pem.as_bytes()).unwrap();
+        let mut config =
+            ResourceServerConfig::new(AUD.parse().unwrap(), ISS.into(), KeySource::Static(keys));
+        config.token_cache_size = cache;
+        rt.block_on(ResourceServer::new(config)).unwrap()
+    };
+    // Off, so every iteration checks the signature; the cached case is measured apart.
+    let rs = resource_server(0);
+    let cached = resource_server(10_000);
 
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&[ISS]);
@@ -42,6 +49,10 @@ fn bench(c: &mut Criterion) {
     group.bench_function("portcullis_resource_server", |b| {
         b.to_async(&rt)
             .iter(|| async { rs.verify(&token).await.unwrap() })
+    });
+    group.bench_function("portcullis_cached", |b| {
+        b.to_async(&rt)
+            .iter(|| async { cached.verify(&token).await.unwrap() })
     });
     group.finish();
 }
