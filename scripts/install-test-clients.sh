@@ -2,7 +2,9 @@
 # Installs the official MCP client SDKs used by the third-party client tests
 # (crates/portcullis/tests/third_party_clients.rs) into target/test-clients/:
 #   target/test-clients/venv               Python venv with PyPI `mcp`
-#   target/test-clients/node/node_modules  npm `@modelcontextprotocol/sdk`
+#   target/test-clients/node/node_modules  npm `@modelcontextprotocol/sdk`, and npm `oidc-provider`
+#                                          with `jose` for the test OpenID Connect identity provider
+#                                          (tests/idp/oidc_idp.mjs)
 # and, into the same venv, PyPI `fastmcp` for the third-party upstream MCP servers that the
 # gateway tests put behind Portcullis (tests/upstreams/*.py; the other upstreams use `mcp`
 # itself, plus PyJWT/cryptography, which `mcp` already depends on), and PyPI `fastapi` for the
@@ -18,6 +20,13 @@ FASTAPI_VERSION="0.165.0"
 NODE_SDK_VERSION="1.32.2"
 # Drives Debian's Chromium (/usr/bin/chromium) in the login-page browser test; never downloads a browser.
 PLAYWRIGHT_VERSION="1.65.1"
+# panva's OpenID Connect provider, the real IdP behind the federated sign-in tests
+# (tests/idp/oidc_idp.mjs). 9.x is ESM-only and declares no engines; on Node 20 it prints an
+# "Unsupported runtime" warning (it only vouches for Node 22 LTS and later) but works: every API it
+# uses exists in Node 20.19+ (tests/idp/selfcheck.py passes there).
+OIDC_PROVIDER_VERSION="9.13.3"
+# Generates the IdP's signing key and signs the deliberately tampered ID tokens.
+JOSE_VERSION="6.2.19"
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
@@ -70,10 +79,12 @@ import fastmcp.server.auth.providers.jwt, jwt, cryptography, uvicorn, fastapi
 fi
 
 # --- TypeScript SDK ---------------------------------------------------------
-node_want="@modelcontextprotocol/sdk@$NODE_SDK_VERSION playwright-core@$PLAYWRIGHT_VERSION"
+node_want="@modelcontextprotocol/sdk@$NODE_SDK_VERSION playwright-core@$PLAYWRIGHT_VERSION oidc-provider@$OIDC_PROVIDER_VERSION jose@$JOSE_VERSION"
 if [[ -f "$NODE_MARKER" && "$(cat "$NODE_MARKER")" == "$node_want" \
       && -f "$NODE_DIR/node_modules/@modelcontextprotocol/sdk/package.json" \
-      && -f "$NODE_DIR/node_modules/playwright-core/package.json" ]]; then
+      && -f "$NODE_DIR/node_modules/playwright-core/package.json" \
+      && -f "$NODE_DIR/node_modules/oidc-provider/package.json" \
+      && -f "$NODE_DIR/node_modules/jose/package.json" ]]; then
     log "node: $node_want already installed in $NODE_DIR"
 else
     mkdir -p "$NODE_DIR"
@@ -85,6 +96,11 @@ else
     installed="$(node -p "require('$NODE_DIR/node_modules/@modelcontextprotocol/sdk/package.json').version")"
     if [[ "$installed" != "$NODE_SDK_VERSION" ]]; then
         log "node: expected $NODE_SDK_VERSION, found $installed"
+        exit 1
+    fi
+    installed="$(node -p "require('$NODE_DIR/node_modules/oidc-provider/package.json').version")"
+    if [[ "$installed" != "$OIDC_PROVIDER_VERSION" ]]; then
+        log "node: expected oidc-provider $OIDC_PROVIDER_VERSION, found $installed"
         exit 1
     fi
     echo "$node_want" > "$NODE_MARKER"

@@ -197,11 +197,12 @@ def structured(result) -> dict:
 
 
 def oauth_client(
-    server_url: str, username: str, password: str, client_name: str
+    server_url: str, username: str, password: str, client_name: str, login: BrowserlessLogin | None = None
 ) -> tuple[OAuthClientProvider, InMemoryTokenStorage, BrowserlessLogin]:
-    """The SDK's OAuth provider for a public client that signs in as USERNAME, browserlessly."""
+    """The SDK's OAuth provider for a public client that signs in as USERNAME, browserlessly
+    (or the way LOGIN, a BrowserlessLogin subclass, signs in; then USERNAME and PASSWORD are unused)."""
     storage = InMemoryTokenStorage()
-    login = BrowserlessLogin(username, password)
+    login = login or BrowserlessLogin(username, password)
     provider = OAuthClientProvider(
         server_url=server_url,
         client_metadata=OAuthClientMetadata(

@@ -55,10 +55,13 @@ pub(crate) fn metadata_urls(issuer: &str) -> Result<Vec<url::Url>, String> {
     Ok(urls)
 }
 
-pub(crate) async fn discover_jwks_uri(
+/// An issuer's metadata document (RFC 8414, then OpenID Connect Discovery), refused unless it
+/// names exactly `issuer` (RFC 8414 §3.3, OpenID Connect Discovery §4.3): a document for
+/// another issuer would let that one's keys and endpoints stand in.
+pub async fn issuer_metadata(
     client: &reqwest::Client,
     issuer: &str,
-) -> Result<url::Url, KeyError> {
+) -> Result<serde_json::Map<String, serde_json::Value>, KeyError> {
     let fail = |url: &str, reason: String| KeyError::Fetch {
         url: url.to_owned(),
         reason,
@@ -72,22 +75,33 @@ pub(crate) async fn discover_jwks_uri(
                 continue;
             }
         };
-        let meta: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| fail(url.as_str(), format!("not JSON: {e}")))?;
-        // RFC 8414 §3.3: the metadata's issuer must be identical to the one we asked about.
+        let meta: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&body)
+            .map_err(|e| fail(url.as_str(), format!("not a JSON object: {e}")))?;
         if meta.get("issuer").and_then(|v| v.as_str()) != Some(issuer) {
             return Err(fail(
                 url.as_str(),
                 format!("metadata names another issuer than {issuer:?}"),
             ));
         }
-        let jwks = meta
-            .get("jwks_uri")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| fail(url.as_str(), "metadata has no jwks_uri".into()))?;
-        return url::Url::parse(jwks).map_err(|e| fail(url.as_str(), format!("bad jwks_uri: {e}")));
+        return Ok(meta);
     }
     Err(fail(issuer, last_error))
+}
+
+pub(crate) async fn discover_jwks_uri(
+    client: &reqwest::Client,
+    issuer: &str,
+) -> Result<url::Url, KeyError> {
+    let meta = issuer_metadata(client, issuer).await?;
+    let fail = |reason: String| KeyError::Fetch {
+        url: issuer.to_owned(),
+        reason,
+    };
+    let jwks = meta
+        .get("jwks_uri")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| fail("metadata has no jwks_uri".into()))?;
+    url::Url::parse(jwks).map_err(|e| fail(format!("bad jwks_uri: {e}")))
 }
 
 #[cfg(test)]

@@ -395,6 +395,17 @@ impl KeyStore {
         Ok(())
     }
 
+    /// The keys to verify a token naming `kid` with `alg`: the cached ones, or refetched when
+    /// they lack that key (see [`Self::refresh_for_unknown_kid`]); `None` while the issuer's
+    /// keys cannot be had at all.
+    pub(crate) async fn keys_for(&self, kid: Option<&str>, alg: Algorithm) -> Option<Arc<KeySet>> {
+        let mut keys = self.snapshot();
+        if keys.is_empty() || matches!(keys.select(kid, alg), Err(TokenError::UnknownKey(_))) {
+            keys = self.refresh_for_unknown_kid(kid).await;
+        }
+        (!keys.is_empty()).then_some(keys)
+    }
+
     /// Called when a token names a key we lack (or we have none): refetches at most once per
     /// interval, whatever the outcome of the last fetch, then answers with whatever keys we
     /// hold. On failure the cached keys stay.

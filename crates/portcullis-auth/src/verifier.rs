@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::{
     AuthError, KeySource, Principal, ScopeSet, TokenError,
-    keys::{KeyError, KeySet, KeyStore},
+    keys::{KeyError, KeyStore},
     token_cache::TokenCache,
 };
 
@@ -133,16 +133,12 @@ impl JwtVerifier {
                 return Err(TokenError::WrongType(typ.to_owned()).into());
             }
         }
-        let kid = header.kid.as_deref();
-        let mut keys: Arc<KeySet> = self.keys.snapshot();
-        if keys.is_empty() || matches!(keys.select(kid, header.alg), Err(TokenError::UnknownKey(_)))
-        {
-            keys = self.keys.refresh_for_unknown_kid(kid).await;
-            if keys.is_empty() {
-                return Err(AuthError::KeysUnavailable);
-            }
-        }
-        let key = keys.select(kid, header.alg)?;
+        let keys = self
+            .keys
+            .keys_for(header.kid.as_deref(), header.alg)
+            .await
+            .ok_or(AuthError::KeysUnavailable)?;
+        let key = keys.select(header.kid.as_deref(), header.alg)?;
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, validation)
             .map_err(|e| map_jwt_error(e.kind()))?;
         self.principal(data.claims)
@@ -206,7 +202,7 @@ impl JwtVerifier {
     }
 }
 
-fn map_jwt_error(kind: &ErrorKind) -> TokenError {
+pub(crate) fn map_jwt_error(kind: &ErrorKind) -> TokenError {
     match kind {
         ErrorKind::ExpiredSignature => TokenError::Expired,
         ErrorKind::ImmatureSignature => TokenError::NotYetValid,
@@ -231,7 +227,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        KeyProvider, ResourceServer, ResourceServerConfig,
+        KeyProvider, KeySet, ResourceServer, ResourceServerConfig,
         signing::{LocalSigner, MintRequest},
     };
 

@@ -89,7 +89,7 @@ impl AuthorizationServer {
     }
 
     fn view<'a>(
-        &self,
+        &'a self,
         request: &'a PendingAuthorization,
         client: &'a Client,
         csrf: &'a str,
@@ -102,6 +102,8 @@ impl AuthorizationServer {
             client_note: client.kind.describe(),
             redirect_uri: &request.redirect_uri,
             scopes: request.scope.split(' ').filter(|s| !s.is_empty()).collect(),
+            providers: self.federation.names(),
+            passwords: self.config.local_passwords,
         }
     }
 }
@@ -140,7 +142,7 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// A storage failure mid-flow: the user can only retry (the cause is in the server log).
-fn unavailable() -> Response {
+pub(crate) fn unavailable() -> Response {
     pages::error(
         StatusCode::SERVICE_UNAVAILABLE,
         "the server cannot continue right now; wait a moment and try again",
@@ -280,13 +282,13 @@ pub async fn start(
 }
 
 /// A pending request that this browser may act on, with its client.
-struct Verified {
-    request: PendingAuthorization,
+pub(crate) struct Verified {
+    pub(crate) request: PendingAuthorization,
     client: Client,
     csrf: String,
 }
 
-async fn verify_request(
+pub(crate) async fn verify_request(
     server: &AuthorizationServer,
     headers: &HeaderMap,
     request_id: Option<&str>,
@@ -340,7 +342,7 @@ async fn verify_request(
 }
 
 /// A posted form's fields and the request it acts on, checked against this browser.
-async fn verify_form(
+pub(crate) async fn verify_form(
     server: &AuthorizationServer,
     headers: &HeaderMap,
     body: &[u8],
@@ -364,6 +366,13 @@ pub async fn login(
         Err(page) => return page,
     };
     let view = server.view(&v.request, &v.client, &v.csrf);
+    if !server.config.local_passwords {
+        return pages::login(
+            &view,
+            Some("Sign-in with a password is turned off here; use one of the options above."),
+            StatusCode::FORBIDDEN,
+        );
+    }
     let (Some(username), Some(password)) = (params.get("username"), params.get("password")) else {
         return pages::login(
             &view,

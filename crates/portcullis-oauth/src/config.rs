@@ -59,6 +59,10 @@ pub struct AuthorizationServerConfig {
     pub secure_cookies: bool,
     /// Private-use redirect schemes clients that register themselves may use.
     pub redirect_schemes: crate::redirect_uri::SchemePolicy,
+    /// Company identity providers users may sign in with (`[[identity_providers]]`).
+    pub identity_providers: Vec<crate::federation::IdentityProviderConfig>,
+    /// Local accounts may sign in with a password (off leaves only the identity providers).
+    pub local_passwords: bool,
 }
 
 impl AuthorizationServerConfig {
@@ -84,6 +88,8 @@ impl AuthorizationServerConfig {
             max_failed_logins: 5,
             redirect_schemes: Default::default(),
             max_failed_logins_per_user: 20,
+            identity_providers: Vec::new(),
+            local_passwords: true,
         }
     }
 }

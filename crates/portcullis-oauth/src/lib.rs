@@ -20,6 +20,7 @@ pub mod client_registry;
 pub mod client_rules;
 pub mod config;
 pub mod error;
+pub mod federation;
 pub mod keyring;
 pub mod metadata;
 pub mod metadata_document;
@@ -63,6 +64,8 @@ pub struct AuthorizationServer {
     pub(crate) verifier: JwtVerifier,
     /// The key of the CSRF tokens' MAC, shared by every replica through the database.
     pub(crate) csrf_key: portcullis_core::secret::Secret,
+    /// The company identity providers users may sign in with.
+    pub(crate) federation: federation::Federation,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -111,7 +114,9 @@ impl AuthorizationServer {
         .map_err(|e| portcullis_core::StoreError::Database(Box::new(e)))?;
         let csrf_key =
             portcullis_core::secret::Secret::from_string(store.server_secret("csrf").await?);
+        let federation = federation::Federation::new(config.identity_providers.clone());
         Ok(Self {
+            federation,
             config,
             store,
             keys,
@@ -140,6 +145,9 @@ impl AuthorizationServer {
     pub fn spawn_maintenance(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let server = self.clone();
         tokio::spawn(async move {
+            // Apart, so an identity provider that does not answer delays nothing else.
+            let providers = server.clone();
+            tokio::spawn(async move { providers.federation.warm_up().await });
             let mut tick = tokio::time::interval(Duration::from_secs(2));
             let mut rounds: u64 = 0;
             loop {
@@ -272,7 +280,9 @@ impl AuthorizationServer {
             .route(
                 "/authorize/consent",
                 get(authorize::show_consent).post(authorize::decide),
-            );
+            )
+            .route("/authorize/federated", post(federation::start))
+            .route(federation::CALLBACK_PATH, get(federation::callback));
         api.merge(pages)
             .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
             .with_state(self)

@@ -32,6 +32,10 @@ pub struct RequestView<'a> {
     pub client_note: &'a str,
     pub redirect_uri: &'a str,
     pub scopes: Vec<&'a str>,
+    /// Identity providers offered on the sign-in page, by name.
+    pub providers: Vec<&'a str>,
+    /// Whether local accounts may sign in with a password.
+    pub passwords: bool,
 }
 
 fn scope_description(scope: &str) -> &'static str {
@@ -105,17 +109,43 @@ pub fn login(view: &RequestView<'_>, error: Option<&str>, status: StatusCode) ->
     let error = error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
         .unwrap_or_default();
+    // One form per provider: the button's value names it (the form posts to the server, which
+    // sends the browser on; the provider's address is never put in the page by a client).
+    let providers: String = view
+        .providers
+        .iter()
+        .map(|name| {
+            format!(
+                "<form method=\"post\" action=\"/authorize/federated\">{hidden}\
+                 <button type=\"submit\" name=\"idp\" value=\"{name}\" class=\"primary\">Sign in with {name}</button></form>",
+                hidden = hidden_fields(view),
+                name = escape(name),
+            )
+        })
+        .collect();
+    let passwords = if view.passwords {
+        format!(
+            "{or}<form method=\"post\" action=\"/authorize/login\">{hidden}\
+             <label for=\"username\">Username</label>\
+             <input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required autofocus>\
+             <label for=\"password\">Password</label>\
+             <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
+             <button type=\"submit\" class=\"primary\">Sign in</button></form>",
+            or = if providers.is_empty() {
+                ""
+            } else {
+                "<p class=\"note\">or with a Portcullis account:</p>"
+            },
+            hidden = hidden_fields(view),
+        )
+    } else {
+        String::new()
+    };
     let body = format!(
         "<h1>Sign in to Portcullis</h1>\
          <p><strong>{client}</strong> wants to use your tasks. Sign in to continue.</p>{error}\
-         <form method=\"post\" action=\"/authorize/login\">{hidden}\
-         <label for=\"username\">Username</label>\
-         <input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required autofocus>\
-         <label for=\"password\">Password</label>\
-         <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
-         <button type=\"submit\" class=\"primary\">Sign in</button></form>",
+         {providers}{passwords}",
         client = escape(view.client_name),
-        hidden = hidden_fields(view),
     );
     page(status, "Sign in", &body)
 }

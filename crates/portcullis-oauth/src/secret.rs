@@ -8,8 +8,16 @@ use subtle::ConstantTimeEq;
 
 /// PKCE S256 (RFC 7636 §4.6): BASE64URL(SHA256(verifier)) == challenge, in constant time.
 pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
-    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    computed.as_bytes().ct_eq(challenge.as_bytes()).into()
+    pkce_challenge(verifier)
+        .as_bytes()
+        .ct_eq(challenge.as_bytes())
+        .into()
+}
+
+/// The S256 challenge of `verifier`: what this server sends when it is the client (signing
+/// users in through an identity provider).
+pub fn pkce_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 /// RFC 7636 §4.1: 43–128 characters of `[A-Za-z0-9-._~]`.

@@ -138,6 +138,7 @@ pub fn effective(s: &ServeSettings, backend: Option<&BackendConfig>) -> Effectiv
         e.set("allowed_redirect_schemes", strings(list));
     }
     e.set("dev_mode", a.dev_mode);
+    e.set("local_passwords", a.local_passwords);
     if !a.clients.is_empty() {
         e.notes.push(format!(
             "{} client(s) from [[clients]] in the configuration file are not repeated here",
@@ -176,6 +177,12 @@ pub fn effective(s: &ServeSettings, backend: Option<&BackendConfig>) -> Effectiv
         // Upstream secrets are never in the file: only the names of their files and variables.
         let upstreams = Value::try_from(&s.tools.upstream_configs).expect("upstreams serialize");
         e.set("upstreams", upstreams);
+    }
+    if !a.identity_provider_entries.is_empty() {
+        // Client secrets are never in the file: only the names of their files and variables.
+        let providers =
+            Value::try_from(&a.identity_provider_entries).expect("identity providers serialize");
+        e.set("identity_providers", providers);
     }
     // Tables last: TOML puts them after the plain keys anyway.
     let mut policy = Table::new();

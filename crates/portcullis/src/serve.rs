@@ -353,6 +353,8 @@ async fn authorization_server(
     config.redirect_schemes = auth.redirect_schemes.clone();
     config.development = auth.dev_mode;
     config.clients = auth.clients.clone();
+    config.identity_providers = auth.identity_providers.clone();
+    config.local_passwords = auth.local_passwords;
     if auth.dev_mode {
         tracing::warn!(
             "development mode: client metadata documents may be fetched from loopback over plain http"

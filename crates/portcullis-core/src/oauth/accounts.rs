@@ -154,6 +154,12 @@ impl OAuthStore {
         };
         self.revoke_grants_of_subject(&login.account.id, "account removed")
             .await?;
+        self.db
+            .execute(
+                "DELETE FROM external_identities WHERE account_id = $1",
+                &[Param::Text(&login.account.id)],
+            )
+            .await?;
         let removed = self
             .db
             .execute(

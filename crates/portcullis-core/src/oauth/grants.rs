@@ -300,6 +300,7 @@ impl OAuthStore {
             "DELETE FROM oauth_authorization_requests WHERE expires_at <= $1",
             "DELETE FROM oauth_codes WHERE expires_at <= $1",
             "DELETE FROM oauth_refresh_tokens WHERE expires_at <= $1",
+            "DELETE FROM oauth_federated_logins WHERE expires_at <= $1",
         ] {
             purged += self.db.execute(sql, &[Param::Text(&now)]).await?;
         }

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod clients;
+mod federation;
 mod grants;
 mod login_throttle;
 mod requests;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 pub use accounts::{Account, AccountLogin};
 pub use clients::StoredClient;
+pub use federation::{ExternalIdentity, FederatedLogin, NO_PASSWORD};
 pub use grants::{Grant, RefreshToken, StoredCode};
 pub use login_throttle::{Attempt, LockoutRule, username_key, username_network_key};
 pub use requests::PendingAuthorization;

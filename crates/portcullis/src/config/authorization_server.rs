@@ -6,7 +6,11 @@ use std::{path::PathBuf, time::Duration};
 use clap::{ArgAction, Args};
 use serde::Deserialize;
 
-use super::{ConfigError, ranged};
+use super::{
+    ConfigError,
+    identity_providers::{FileIdentityProvider, resolve_identity_providers},
+    ranged,
+};
 
 #[derive(Debug, Clone, Args)]
 pub struct AuthorizationArgs {
@@ -56,6 +60,11 @@ pub struct AuthorizationArgs {
         value_delimiter = ','
     )]
     pub allowed_redirect_schemes: Option<Vec<String>>,
+    /// Local accounts may sign in with a password; false leaves only the
+    /// [[identity_providers]] on the sign-in page.
+    #[arg(long, env = "PORTCULLIS_LOCAL_PASSWORDS", action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", default_value_t = true)]
+    pub local_passwords: bool,
     /// Development mode: client metadata documents may be fetched over plain http from
     /// loopback addresses. Never in production.
     #[arg(long, env = "PORTCULLIS_DEV_MODE", action = ArgAction::Set, num_args = 0..=1,
@@ -93,11 +102,16 @@ pub struct AuthorizationSettings {
     pub max_registrations_per_hour: u32,
     pub dev_mode: bool,
     pub clients: Vec<portcullis_oauth::ConfiguredClient>,
+    pub local_passwords: bool,
+    pub identity_providers: Vec<portcullis_oauth::federation::IdentityProviderConfig>,
+    /// The `[[identity_providers]]` entries as written, for `config check` to print back.
+    pub identity_provider_entries: Vec<FileIdentityProvider>,
 }
 
 pub fn resolve_authorization(
     args: &AuthorizationArgs,
     clients: Vec<FileClient>,
+    identity_providers: Vec<FileIdentityProvider>,
     supported_scopes: &[String],
 ) -> Result<AuthorizationSettings, ConfigError> {
     let clients = clients
@@ -130,6 +144,9 @@ pub fn resolve_authorization(
         max_registrations_per_hour: args.max_registrations_per_hour,
         dev_mode: args.dev_mode,
         clients,
+        local_passwords: args.local_passwords,
+        identity_providers: resolve_identity_providers(&identity_providers, args.local_passwords)?,
+        identity_provider_entries: identity_providers,
     })
 }
 

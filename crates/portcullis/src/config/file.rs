@@ -7,7 +7,13 @@ use toml::Table;
 use super::ConfigError;
 
 /// Tables that exist only in the file (their rows have no flag).
-pub const FILE_ONLY: [&str; 4] = ["clients", "policy", "rate_limits", "upstreams"];
+pub const FILE_ONLY: [&str; 5] = [
+    "clients",
+    "identity_providers",
+    "policy",
+    "rate_limits",
+    "upstreams",
+];
 
 /// The file as a TOML table.
 pub fn read(path: &Path) -> Result<Table, ConfigError> {

@@ -8,6 +8,7 @@ mod authentication;
 mod authorization_server;
 mod backend;
 mod file;
+mod identity_providers;
 mod limits;
 mod server;
 mod tools;
@@ -140,6 +141,9 @@ impl ConfigError {
 struct FileTables {
     #[serde(default)]
     clients: Vec<authorization_server::FileClient>,
+    /// `[[identity_providers]]`: company OpenID Connect providers to sign in with.
+    #[serde(default)]
+    identity_providers: Vec<identity_providers::FileIdentityProvider>,
     #[serde(default)]
     policy: tools::FilePolicy,
     #[serde(default)]
@@ -182,12 +186,20 @@ pub fn resolve_serve(args: &ServeArgs) -> Result<ServeSettings, ConfigError> {
     let server = server::resolve_server(&args.server, &mut common)?;
     let tokens = resolve_tokens(&args.tokens, &common)?;
     let tools = tools::resolve_tools(&args.tools, file.policy, file.upstreams)?;
+    if !file.identity_providers.is_empty() && !matches!(tokens.keys, TokenKeys::Local) {
+        return Err(ConfigError::new(
+            "identity_providers",
+            "providers sign users in at the built-in authorization server, which does not run with an external issuer",
+            "remove --issuer (and its keys) to use them, or configure the providers at your issuer",
+        ));
+    }
     Ok(ServeSettings {
         requests: resolve_requests(&args.requests)?,
         rate_limits: limits::resolve_limits(&args.limits, file.rate_limits)?,
         authorization: authorization_server::resolve_authorization(
             &args.authorization,
             file.clients,
+            file.identity_providers,
             &tools.policy.scopes_supported(),
         )?,
         server,

@@ -66,17 +66,6 @@ pub(crate) async fn wait_listed(app: &TestApp, names: &[&str]) {
     .await;
 }
 
-/// The claims of a JWT, unverified (the upstream verified it).
-fn claims(bearer: &str) -> Value {
-    use base64::Engine;
-    let token = bearer.strip_prefix("Bearer ").unwrap_or(bearer);
-    let payload = token.split('.').nth(1).expect("a JWT");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
 fn names(list: &Reply) -> Vec<String> {
     list.result()["tools"]
         .as_array()
@@ -189,12 +178,12 @@ async fn fastmcp_and_sdk_servers_behind_one_endpoint() {
         }
         let alices: std::collections::HashSet<&String> = seen
             .iter()
-            .filter(|s| claims(s)["sub"] == "alice")
+            .filter(|s| support::keys::unverified_claims(s)["sub"] == "alice")
             .collect();
         assert_eq!(alices.len(), 1, "one token for alice, reused: {alices:?}");
         assert!(
             seen.iter()
-                .all(|s| claims(s)["iss"] == app.public_url.as_str())
+                .all(|s| support::keys::unverified_claims(s)["iss"] == app.public_url.as_str())
         );
     }
 

@@ -9,6 +9,7 @@ mod api_keys;
 mod audit_trail;
 mod auth;
 mod cli;
+mod federation;
 mod gateway;
 mod mcp_tools;
 mod microservice;

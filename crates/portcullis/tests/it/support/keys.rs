@@ -92,3 +92,15 @@ impl TestIssuer {
         &self.public_der
     }
 }
+
+/// The claims of a JWT (or of `Bearer <JWT>`), unverified: for tests reading what a token
+/// that something else verified says.
+pub fn unverified_claims(bearer: &str) -> Value {
+    use base64::Engine;
+    let token = bearer.strip_prefix("Bearer ").unwrap_or(bearer);
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}

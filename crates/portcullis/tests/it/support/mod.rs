@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod company_idp;
 pub mod external;
 pub mod idp;
 pub mod keys;
