@@ -84,20 +84,34 @@ impl LocalSigner {
 
     /// Loads a PKCS#8 P-256 key from a PEM file.
     pub fn load(path: &Path) -> Result<Self, SigningError> {
-        let text = std::fs::read(path).map_err(|e| key_error(path, e.to_string()))?;
-        let block = pem::parse(text).map_err(|e| key_error(path, format!("not PEM: {e}")))?;
-        Self::from_der(block.into_contents(), path)
+        Self::from_der(Self::read_pkcs8(path)?, path)
     }
 
     /// Generates a new key into `path` (which must not exist), mode 0600.
     pub fn generate(path: &Path) -> Result<Self, SigningError> {
-        let doc =
-            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-                .map_err(|_| key_error(path, "key generation failed".into()))?;
-        let der = doc.as_ref().to_vec();
+        let der = Self::generate_pkcs8()?;
         let text = pem::encode(&pem::Pem::new("PRIVATE KEY", der.clone()));
         write_private(path, text.as_bytes()).map_err(|e| key_error(path, e.to_string()))?;
         Self::from_der(der, path)
+    }
+
+    /// A new P-256 key as PKCS#8 DER, kept in memory (for a key ring stored elsewhere).
+    pub fn generate_pkcs8() -> Result<Vec<u8>, SigningError> {
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+            .map(|doc| doc.as_ref().to_vec())
+            .map_err(|_| SigningError::Sign("key generation failed".into()))
+    }
+
+    /// A key from PKCS#8 DER bytes; `origin` names where they came from, for errors.
+    pub fn from_pkcs8(der: Vec<u8>, origin: &str) -> Result<Self, SigningError> {
+        Self::from_der(der, Path::new(origin))
+    }
+
+    /// The PKCS#8 DER of a PEM key file (to move a key from a file into another store).
+    pub fn read_pkcs8(path: &Path) -> Result<Vec<u8>, SigningError> {
+        let text = std::fs::read(path).map_err(|e| key_error(path, e.to_string()))?;
+        let block = pem::parse(text).map_err(|e| key_error(path, format!("not PEM: {e}")))?;
+        Ok(block.into_contents())
     }
 
     fn from_der(der: Vec<u8>, path: &Path) -> Result<Self, SigningError> {

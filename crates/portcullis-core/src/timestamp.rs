@@ -21,3 +21,10 @@ pub fn in_past(before: std::time::Duration) -> String {
     let before = chrono::Duration::from_std(before).unwrap_or(chrono::Duration::zero());
     (Utc::now() - before).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
+
+/// The timestamp `millis` milliseconds after the Unix epoch, in the stored format.
+pub fn from_unix_millis(millis: u64) -> String {
+    chrono::DateTime::<Utc>::from_timestamp_millis(i64::try_from(millis).unwrap_or(i64::MAX))
+        .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC)
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}

@@ -32,6 +32,9 @@ pub struct AuthorizationServerConfig {
     pub access_token_ttl: Duration,
     /// Idle lifetime of a refresh token; each rotation starts it again.
     pub refresh_token_ttl: Duration,
+    /// How long a rotated refresh token presented again by its client gets the same answer
+    /// as the first time (zero: strict rotation, any reuse revokes the grant).
+    pub refresh_reuse_grace: Duration,
     /// Absolute lifetime of a grant: no refresh after it.
     pub grant_ttl: Duration,
     pub code_ttl: Duration,
@@ -77,6 +80,7 @@ impl AuthorizationServerConfig {
             scopes_supported,
             access_token_ttl: Duration::from_secs(3600),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            refresh_reuse_grace: Duration::from_secs(10),
             grant_ttl: Duration::from_secs(90 * 24 * 3600),
             code_ttl: Duration::from_secs(60),
             request_ttl: Duration::from_secs(600),

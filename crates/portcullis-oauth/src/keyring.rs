@@ -1,9 +1,17 @@
-//! The authorization server's signing keys, on disk in the data directory:
-//! `keys/signing-key.pem` signs; `keys/retired/<unix-time>-<kid>.pem` are keys rotated out,
-//! still published in the JWKS until every token they signed has expired.
+//! The authorization server's signing keys: the key that signs, and retired keys still
+//! published in the JWKS until every token they signed has expired. They live either
 //!
-//! `portcullis keys rotate` changes the files; running servers notice within a second or two
-//! (or at once when a token names a key id they do not hold), so rotation needs no restart.
+//! - in the data directory: `keys/signing-key.pem` signs; `keys/retired/<unix-time>-<kid>.pem`
+//!   are keys rotated out. Replicas must share the directory. `portcullis keys rotate` changes
+//!   the files; running servers notice within a second or two (or at once when a token names a
+//!   key id they do not hold); or
+//! - in the database ([`database`]), private keys sealed under the operator's key-encryption
+//!   key: every replica shares them with the data, and a rotation reaches every replica
+//!   without a restart and without a shared directory.
+
+mod database;
+
+pub use database::KeyRingError;
 
 use std::{
     path::{Path, PathBuf},
@@ -20,7 +28,7 @@ use portcullis_auth::{
     signing::{LocalSigner, SigningError},
 };
 
-const CURRENT: &str = "signing-key.pem";
+pub(crate) const CURRENT: &str = "signing-key.pem";
 const NEXT: &str = "next-signing-key.pem";
 const RETIRED: &str = "retired";
 /// Least time between looks at the directory.
@@ -32,13 +40,32 @@ struct Keys {
     signer: Arc<LocalSigner>,
     jwks: JwkSet,
     key_set: KeySet,
+    /// The signing key file's modification time (directory keys).
     stamp: Option<SystemTime>,
     loaded_at: Instant,
 }
 
+impl Keys {
+    fn new(signer: LocalSigner, jwks: JwkSet, stamp: Option<SystemTime>) -> Self {
+        Self {
+            key_set: KeySet::from_jwks(&jwks),
+            signer: Arc::new(signer),
+            jwks,
+            stamp,
+            loaded_at: Instant::now(),
+        }
+    }
+}
+
+/// Where the keys live.
+enum Source {
+    Directory(PathBuf),
+    Database(database::Stored),
+}
+
 /// The signing key plus the retired keys still published.
 pub struct KeyRing {
-    dir: PathBuf,
+    source: Source,
     /// How long a retired key stays published: the longest access-token lifetime plus leeway.
     retention: Duration,
     keys: RwLock<Arc<Keys>>,
@@ -50,8 +77,12 @@ pub struct KeyRing {
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let source = match &self.source {
+            Source::Directory(dir) => dir.display().to_string(),
+            Source::Database(_) => "database".into(),
+        };
         f.debug_struct("KeyRing")
-            .field("dir", &self.dir)
+            .field("source", &source)
             .field("kid", &self.signer().kid())
             .finish()
     }
@@ -79,7 +110,7 @@ fn stamp(dir: &Path) -> Option<SystemTime> {
 }
 
 /// Retired key files with their retirement time.
-fn retired_files(dir: &Path) -> Vec<(u64, PathBuf)> {
+pub(crate) fn retired_files(dir: &Path) -> Vec<(u64, PathBuf)> {
     let Ok(entries) = std::fs::read_dir(dir.join(RETIRED)) else {
         return Vec::new();
     };
@@ -115,13 +146,7 @@ fn load(dir: &Path, retention: Duration, generate: bool) -> Result<Keys, Signing
             Err(e) => tracing::warn!(error = %e, "skipping an unreadable retired signing key"),
         }
     }
-    Ok(Keys {
-        key_set: KeySet::from_jwks(&jwks),
-        signer: Arc::new(signer),
-        jwks,
-        stamp: stamp(dir),
-        loaded_at: Instant::now(),
-    })
+    Ok(Keys::new(signer, jwks, stamp(dir)))
 }
 
 impl KeyRing {
@@ -129,7 +154,7 @@ impl KeyRing {
     pub fn open(dir: &Path, retention: Duration) -> Result<Self, SigningError> {
         let keys = load(dir, retention, true)?;
         Ok(Self {
-            dir: dir.to_owned(),
+            source: Source::Directory(dir.to_owned()),
             retention,
             keys: RwLock::new(Arc::new(keys)),
             last_check: Mutex::new(Instant::now()),
@@ -143,6 +168,10 @@ impl KeyRing {
     }
 
     fn maybe_reload(&self, interval: Duration) {
+        // Database keys are refreshed by their own task (see `database`).
+        let Source::Directory(dir) = &self.source else {
+            return;
+        };
         {
             let mut last = self.last_check.lock().expect("key ring poisoned");
             if last.elapsed() < interval {
@@ -154,7 +183,7 @@ impl KeyRing {
             let keys = self.keys.read().expect("key ring poisoned");
             (keys.stamp, keys.loaded_at)
         };
-        let on_disk = stamp(&self.dir);
+        let on_disk = stamp(dir);
         // Retired keys age out of the JWKS even when nothing changed on disk, so reload when
         // the file changed or at least once a minute.
         let stale = current != on_disk;
@@ -162,7 +191,7 @@ impl KeyRing {
         if !(stale || periodic) || on_disk.is_none() {
             return;
         }
-        match load(&self.dir, self.retention, false) {
+        match load(dir, self.retention, false) {
             Ok(keys) => {
                 if stale {
                     tracing::info!(
@@ -170,13 +199,18 @@ impl KeyRing {
                         "signing key changed on disk; reloaded"
                     );
                 }
-                *self.keys.write().expect("key ring poisoned") = Arc::new(keys);
-                self.version.fetch_add(1, Ordering::AcqRel);
+                self.replace(keys);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot reload the signing keys; keeping the loaded ones")
             }
         }
+    }
+
+    /// Puts `keys` in use; verifiers see the new version and adopt them.
+    fn replace(&self, keys: Keys) {
+        *self.keys.write().expect("key ring poisoned") = Arc::new(keys);
+        self.version.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The key that signs new tokens.

@@ -32,6 +32,7 @@ pub mod registration;
 pub mod revocation;
 pub mod revoked_grants;
 pub mod scope;
+pub mod sealed;
 pub mod secret;
 pub mod token;
 
@@ -171,6 +172,11 @@ impl AuthorizationServer {
                             tracing::warn!(error = %e, "purging expired authorization data failed")
                         }
                     }
+                    // Answers kept for a refresh's grace window (at most 5 minutes).
+                    let over = portcullis_core::timestamp::in_past(Duration::from_secs(600));
+                    if let Err(e) = server.store.forget_replays(&over).await {
+                        tracing::warn!(error = %e, "forgetting old refresh answers failed");
+                    }
                     if let Err(e) = server.revoked.reload(&server.store).await {
                         tracing::warn!(error = %e, "cannot reload revocations");
                     }
@@ -184,11 +190,15 @@ impl AuthorizationServer {
     }
 
     /// Deletes what unauthenticated callers can create and then abandon: dynamic clients that
-    /// never completed a grant, and idle sign-in failure counters.
+    /// never completed a grant or have been idle past every refresh token's lifetime, and idle
+    /// sign-in failure counters.
     pub async fn purge_abandoned(&self) {
         match self
             .store
-            .purge_unused_dynamic_clients(self.config.unused_client_ttl)
+            .purge_unused_dynamic_clients(
+                self.config.unused_client_ttl,
+                self.config.refresh_token_ttl + self.config.access_token_ttl,
+            )
             .await
         {
             Ok(n) if n > 0 => tracing::info!(clients = n, "deleted unused dynamic clients"),

@@ -3,7 +3,9 @@
 //! the consent page says so, names are not trusted, they may only use `authorization_code`
 //! (+ `refresh_token`), so every token they get has a user who signed in and consented.
 //! Registrations are capped per hour server-wide, each address has its own share of that
-//! (enforced at the HTTP edge), and clients that never complete a grant are deleted.
+//! (enforced at the HTTP edge); an identical registration of a public client gets the client
+//! registered before; clients that never complete a grant, or stay idle past every refresh
+//! token's lifetime, are deleted.
 
 use std::{sync::Arc, time::Duration};
 
@@ -22,7 +24,7 @@ use crate::{
     client::AUTHORIZATION_CODE,
     client_rules::{Problem, Registration},
     redirect_uri::AppKind,
-    secret::Secret,
+    secret::{self, Secret},
 };
 
 /// The registration request (RFC 7591 §2). Unknown members are ignored, as §2 requires.
@@ -165,6 +167,47 @@ impl AuthorizationServer {
             Problem::RedirectUri(m) => OAuthError::new(ErrorCode::InvalidRedirectUri, m),
             Problem::Metadata(m) => metadata_error(m),
         })?;
+        // The same client software registering again (many do so on every start) gets the
+        // client it registered before, instead of a new row. Only public clients: a
+        // confidential one would need its secret, which is not kept.
+        let fingerprint = (!confidential).then(|| {
+            secret::digest(
+                &serde_json::json!([
+                    name,
+                    request.redirect_uris,
+                    grant_types,
+                    auth_method,
+                    application_type,
+                    request.scope,
+                ])
+                .to_string(),
+            )
+        });
+        if let Some(fingerprint) = &fingerprint
+            && let Some(existing) = self
+                .store
+                .dynamic_client_by_fingerprint(
+                    fingerprint,
+                    &timestamp::in_past(self.config.unused_client_ttl),
+                )
+                .await?
+        {
+            tracing::info!(client = %existing.client_id, "identical registration; the existing client answered");
+            return Ok(RegistrationResponse {
+                client_id_issued_at: chrono::DateTime::parse_from_rfc3339(&existing.created_at)
+                    .map_or(0, |t| t.timestamp()),
+                client_id: existing.client_id,
+                client_secret: None,
+                client_secret_expires_at: None,
+                client_name: existing.name,
+                redirect_uris: existing.redirect_uris,
+                grant_types: existing.grant_types,
+                response_types: vec!["code"],
+                token_endpoint_auth_method: existing.token_endpoint_auth_method,
+                application_type: existing.application_type,
+                scope: existing.scope,
+            });
+        }
         let recent = self
             .store
             .dynamic_clients_since(&timestamp::in_past(Duration::from_secs(3600)))
@@ -191,6 +234,8 @@ impl AuthorizationServer {
             created_at: now,
             introspection: false,
             first_grant_at: None,
+            last_used_at: None,
+            fingerprint,
         };
         self.store
             .insert_client(&stored)

@@ -19,20 +19,55 @@ use portcullis_core::{
     oauth::{Grant, RefreshToken},
     timestamp,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     AuthorizationServer, Client, ErrorCode, OAuthError,
     client::{AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN},
     params::Params,
     scope::Scopes,
+    sealed::SealingKey,
     secret::{self, Secret},
 };
 
-#[derive(Debug, Serialize)]
+/// How long a refresh that lost the race for a rotation waits for the winner's answer.
+const REPLAY_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A refresh answer as remembered for its grace window: when its access token expires rather
+/// than how long it had left, so a repeated answer says how long it has now.
+#[derive(Serialize, Deserialize)]
+struct Remembered {
+    tokens: TokenResponse,
+    expires_at: u64,
+}
+
+impl Remembered {
+    fn of(tokens: &TokenResponse) -> Self {
+        Self {
+            tokens: tokens.clone(),
+            expires_at: unix_now() + tokens.expires_in,
+        }
+    }
+
+    fn answer(self) -> TokenResponse {
+        TokenResponse {
+            expires_in: self.expires_at.saturating_sub(unix_now()),
+            ..self.tokens
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenResponse {
     pub access_token: String,
-    pub token_type: &'static str,
+    pub token_type: String,
     pub expires_in: u64,
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -162,9 +197,7 @@ impl AuthorizationServer {
             revoked_at: None,
         };
         self.store.insert_grant(&grant).await?;
-        if client.kind == crate::ClientKind::Dynamic {
-            self.store.mark_client_used(&client.id).await?;
-        }
+        self.mark_used(client).await?;
         let refresh = client.allows_grant(REFRESH_TOKEN);
         self.issue(&grant, &grant.scope, refresh).await
     }
@@ -209,12 +242,79 @@ impl AuthorizationServer {
                     "the refresh token has expired; authorize again",
                 ));
             }
+            if let Some(answer) = self.replayed_answer(&hash, presented).await? {
+                tracing::info!(client = %client.id, grant = %grant.id, "refresh token presented again within the grace window; same answer");
+                return Ok(answer);
+            }
             self.revoke_grant(&grant.id, "refresh token reused").await?;
             return Err(OAuthError::invalid_grant(
                 "the refresh token was already used; every token of this authorization has been revoked",
             ));
         }
-        self.issue(&grant, &scope, true).await
+        self.mark_used(client).await?;
+        let answer = self.issue(&grant, &scope, true).await?;
+        if !self.config.refresh_reuse_grace.is_zero() {
+            let successor = answer.refresh_token.as_deref().map(secret::digest);
+            let sealed = SealingKey::for_refresh_token(presented).seal(
+                &hash,
+                &serde_json::to_vec(&Remembered::of(&answer)).expect("an answer serializes"),
+            );
+            // Without the record a retry revokes the grant (strict rotation): safe, only less
+            // forgiving, so the answer still goes out.
+            if let Err(e) = self
+                .store
+                .record_successor(&hash, successor.as_deref().unwrap_or_default(), &sealed)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot remember a refresh answer for its grace window");
+            }
+        }
+        Ok(answer)
+    }
+
+    /// The answer the rotation of `hash` gave, for a client presenting the same token again
+    /// within the grace window, and only while that answer's refresh token is unused: once
+    /// the client has moved on, the old token coming back is a replay. A rotation racing on
+    /// another replica may not have recorded its answer yet: wait for it a little.
+    async fn replayed_answer(
+        &self,
+        hash: &str,
+        presented: &str,
+    ) -> Result<Option<TokenResponse>, OAuthError> {
+        let grace = self.config.refresh_reuse_grace;
+        if grace.is_zero() {
+            return Ok(None);
+        }
+        let deadline = tokio::time::Instant::now() + REPLAY_WAIT;
+        loop {
+            let Some(token) = self.store.refresh_token(hash).await? else {
+                return Ok(None);
+            };
+            let Some(used_at) = token.used_at else {
+                return Ok(None);
+            };
+            if used_at <= timestamp::in_past(grace) {
+                return Ok(None);
+            }
+            if let (Some(successor), Some(sealed)) = (&token.successor_hash, &token.replay) {
+                let unused = self
+                    .store
+                    .refresh_token(successor)
+                    .await?
+                    .is_some_and(|next| next.used_at.is_none());
+                if !unused {
+                    return Ok(None);
+                }
+                return Ok(SealingKey::for_refresh_token(presented)
+                    .open(hash, sealed)
+                    .and_then(|bytes| serde_json::from_slice::<Remembered>(&bytes).ok())
+                    .map(Remembered::answer));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     async fn client_credentials(
@@ -256,6 +356,18 @@ impl AuthorizationServer {
         };
         self.store.insert_grant(&grant).await?;
         self.issue(&grant, &grant.scope, false).await
+    }
+
+    /// Records the client's last use (`client list`, expiry of idle dynamic clients); only
+    /// stored clients have a row to record it in.
+    async fn mark_used(&self, client: &Client) -> Result<(), OAuthError> {
+        if matches!(
+            client.kind,
+            crate::ClientKind::Dynamic | crate::ClientKind::Registered
+        ) {
+            self.store.mark_client_used(&client.id).await?;
+        }
+        Ok(())
     }
 
     /// Signs an access token for the grant and, when asked, a new refresh token.
@@ -301,6 +413,8 @@ impl AuthorizationServer {
                     grant_id: grant.id.clone(),
                     expires_at,
                     used_at: None,
+                    successor_hash: None,
+                    replay: None,
                 })
                 .await?;
             Some(secret.expose().to_owned())
@@ -311,7 +425,7 @@ impl AuthorizationServer {
         tracing::info!(client = %grant.client_id, grant = %grant.id, scope, "tokens issued");
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: "Bearer".into(),
             expires_in: ttl.as_secs(),
             scope: scope.to_owned(),
             refresh_token,

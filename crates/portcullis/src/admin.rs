@@ -172,6 +172,8 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
                 created_at: timestamp::now(),
                 introspection: args.introspection,
                 first_grant_at: None,
+                last_used_at: None,
+                fingerprint: None,
             };
             let (_, store) = open(&args.common).await?;
             store.oauth().insert_client(&client).await?;
@@ -188,12 +190,12 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
             let clients = store.oauth().list_clients().await?;
             store.close().await;
             println!(
-                "{:<37} {:<12} {:<9} {:<24} REDIRECT URIS",
-                "CLIENT ID", "TYPE", "SOURCE", "NAME"
+                "{:<37} {:<12} {:<9} {:<24} {:<24} REDIRECT URIS",
+                "CLIENT ID", "TYPE", "SOURCE", "NAME", "LAST USED"
             );
             for c in clients {
                 println!(
-                    "{:<37} {:<12} {:<9} {:<24} {}",
+                    "{:<37} {:<12} {:<9} {:<24} {:<24} {}",
                     c.client_id,
                     if c.secret_hash.is_some() {
                         "confidential"
@@ -202,6 +204,7 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
                     },
                     c.registered_by,
                     c.name.chars().take(24).collect::<String>(),
+                    c.last_used_at.as_deref().unwrap_or("never"),
                     c.redirect_uris.join(" ")
                 );
             }
@@ -231,7 +234,16 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
                 Some(secs) => std::time::Duration::from_secs(secs),
                 None => args.lifetimes.key_retention()?,
             };
-            let rotation = KeyRing::rotate(&settings.keys_dir(), retention)?;
+            let rotation = match &settings.key_encryption_key {
+                Some(kek) => {
+                    let (_, store) = open(&args.common).await?;
+                    let rotation =
+                        KeyRing::rotate_in_database(&store.oauth(), kek, retention).await;
+                    store.close().await;
+                    rotation?
+                }
+                None => KeyRing::rotate(&settings.keys_dir(), retention)?,
+            };
             println!("{}", rotation.new_kid);
             eprintln!(
                 "new signing key {}; {} stays published for {} s; {} expired key(s) deleted",
@@ -245,11 +257,28 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::List(args) => {
             let settings = resolve_common(&args.common)?;
             let retention = args.lifetimes.key_retention()?;
-            let ring = KeyRing::open(&settings.keys_dir(), retention)?;
-            let signing = ring.signer().kid().to_owned();
-            for key in ring.jwks().keys {
-                let kid = key.common.key_id.unwrap_or_default();
-                let role = if kid == signing { "signing" } else { "retired" };
+            let keys = match &settings.key_encryption_key {
+                Some(kek) => {
+                    let (_, store) = open(&args.common).await?;
+                    let listed = KeyRing::list_in_database(&store.oauth(), kek, retention).await;
+                    store.close().await;
+                    listed?
+                }
+                None => {
+                    let ring = KeyRing::open(&settings.keys_dir(), retention)?;
+                    let signing = ring.signer().kid().to_owned();
+                    ring.jwks()
+                        .keys
+                        .into_iter()
+                        .map(|key| {
+                            let kid = key.common.key_id.unwrap_or_default();
+                            let role = if kid == signing { "signing" } else { "retired" };
+                            (kid, role)
+                        })
+                        .collect()
+                }
+            };
+            for (kid, role) in keys {
                 println!("{kid} {role}");
             }
             Ok(())

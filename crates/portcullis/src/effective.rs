@@ -123,6 +123,7 @@ pub fn effective(s: &ServeSettings, backend: Option<&BackendConfig>) -> Effectiv
     e.set("max_connections", l.connections.max_connections as i64);
     e.set("access_token_ttl_secs", secs(t.access_token_ttl));
     e.set("refresh_token_ttl_secs", secs(a.refresh_token_ttl));
+    e.set("refresh_reuse_grace_secs", secs(a.refresh_reuse_grace));
     e.set("authorization_code_ttl_secs", secs(a.code_ttl));
     e.set("dynamic_registration", a.dynamic_registration);
     e.set(
@@ -139,6 +140,16 @@ pub fn effective(s: &ServeSettings, backend: Option<&BackendConfig>) -> Effectiv
     }
     e.set("dev_mode", a.dev_mode);
     e.set("local_passwords", a.local_passwords);
+    if let Some(every) = a.key_rotation {
+        e.set("key_rotation_days", secs(every) / 86_400);
+    }
+    match (&c.key_encryption_key_file, &c.key_encryption_key) {
+        (Some(path), _) => e.set("key_encryption_key_file", path.display().to_string()),
+        (None, Some(_)) => e
+            .notes
+            .push(format!("key_encryption_key = {MASK:?} (set; not printed)")),
+        (None, None) => {}
+    }
     if !a.clients.is_empty() {
         e.notes.push(format!(
             "{} client(s) from [[clients]] in the configuration file are not repeated here",

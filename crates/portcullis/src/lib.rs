@@ -11,5 +11,6 @@ pub mod layers;
 pub mod microservice;
 pub mod serve;
 pub mod server;
+pub mod signing_keys;
 mod tls;
 pub mod token;

@@ -9,7 +9,6 @@ use portcullis_auth::ServiceTokens;
 use portcullis_backend::BackendSettings;
 use portcullis_backend_client::{BackendClient, BackendConfig};
 use portcullis_mcp::TaskSource;
-use portcullis_oauth::KeyRing;
 
 use crate::{
     cli::{BackendArgs, McpArgs},
@@ -30,10 +29,9 @@ pub async fn backend(args: BackendArgs) -> anyhow::Result<()> {
     serve::init_logging(requests.log_json);
     let store = serve::open_store(&common).await?;
     let local_keys = match tokens.keys {
-        TokenKeys::Local => Some(Arc::new(
-            KeyRing::open(&common.keys_dir(), tokens.key_retention())
-                .context("cannot load or create the signing key (check --data-dir permissions)")?,
-        )),
+        TokenKeys::Local => Some(
+            crate::signing_keys::open_ring(&common, tokens.key_retention(), &store, None).await?,
+        ),
         _ => None,
     };
     let metrics = portcullis_metrics::Metrics::new();

@@ -88,11 +88,36 @@ async fn serve_with(
         None => None,
     };
     let store = open_store(common).await?;
-    let authorization_server = match settings.tokens.keys {
-        TokenKeys::Local => Some(Arc::new(authorization_server(&settings, &store).await?)),
+    let builtin = matches!(settings.tokens.keys, TokenKeys::Local);
+    let signs_upstream = settings
+        .tools
+        .upstreams
+        .iter()
+        .any(|u| matches!(u.credentials, Credentials::Jwt { .. }));
+    let ring = match builtin || signs_upstream {
+        true => Some(
+            crate::signing_keys::open_ring(
+                common,
+                settings.tokens.key_retention(),
+                &store,
+                settings.authorization.key_rotation,
+            )
+            .await?,
+        ),
+        false => None,
+    };
+    let authorization_server = match (&ring, builtin) {
+        (Some(ring), true) => Some(Arc::new(
+            authorization_server(&settings, &store, ring.clone()).await?,
+        )),
         _ => None,
     };
-    let (gateway, upstream_jwks) = gateway(&settings, authorization_server.as_deref(), &metrics)?;
+    let (gateway, upstream_jwks) = gateway(
+        &settings,
+        ring.filter(|_| signs_upstream),
+        authorization_server.is_none(),
+        &metrics,
+    );
     let mut settings = settings;
     if let Some(gateway) = &gateway {
         settings.tools.policy = Arc::new(
@@ -217,33 +242,19 @@ async fn serve_with(
 type GatewayParts = (Option<Arc<Gateway>>, Option<Arc<KeyRing>>);
 
 /// The gateway to the configured upstreams, if any, and the key ring to publish at
-/// `/jwks.json` when upstream tokens need one and no built-in authorization server does it.
+/// `/jwks.json` (`publish`: no built-in authorization server does it) when upstream tokens are
+/// signed with `keys`.
 fn gateway(
     settings: &ServeSettings,
-    authorization_server: Option<&AuthorizationServer>,
+    keys: Option<Arc<KeyRing>>,
+    publish: bool,
     metrics: &portcullis_metrics::Metrics,
-) -> anyhow::Result<GatewayParts> {
+) -> GatewayParts {
     let upstreams = &settings.tools.upstreams;
     if upstreams.is_empty() {
-        return Ok((None, None));
+        return (None, None);
     }
-    let signs = upstreams
-        .iter()
-        .any(|u| matches!(u.credentials, Credentials::Jwt { .. }));
-    let (keys, publish) = match (signs, authorization_server) {
-        (false, _) => (None, None),
-        (true, Some(server)) => (Some(server.keys()), None),
-        (true, None) => {
-            let keys = Arc::new(
-                KeyRing::open(
-                    &settings.common.keys_dir(),
-                    settings.tokens.key_retention(),
-                )
-                .context("cannot load or create the key that signs upstream tokens (check --data-dir permissions)")?,
-            );
-            (Some(keys.clone()), Some(keys))
-        }
-    };
+    let publish = keys.clone().filter(|_| publish);
     let issuer = keys.map(|keys| TokenIssuer {
         signer: Arc::new(move || keys.signer()),
         issuer: settings.common.public_base(),
@@ -252,14 +263,14 @@ fn gateway(
     for upstream in upstreams {
         tracing::info!(upstream = %upstream.name, prefix = %upstream.prefix, "fronting an upstream MCP server");
     }
-    Ok((
+    (
         Some(Arc::new(Gateway::new(
             upstreams.clone(),
             issuer,
             metrics.backend_calls.clone(),
         ))),
         publish,
-    ))
+    )
 }
 
 /// The limiter (in process, or on Redis) with the configured budgets.
@@ -323,13 +334,10 @@ async fn serve_metrics(
 async fn authorization_server(
     settings: &ServeSettings,
     store: &Store,
+    keys: Arc<KeyRing>,
 ) -> anyhow::Result<AuthorizationServer> {
     let common = &settings.common;
     let auth = &settings.authorization;
-    let keys = Arc::new(
-        KeyRing::open(&common.keys_dir(), settings.tokens.key_retention())
-            .context("cannot load or create the signing key (check --data-dir permissions)")?,
-    );
     let resource = format!("{}/mcp", common.public_base());
     let mut config = AuthorizationServerConfig::new(
         common.effective_issuer(),
@@ -346,6 +354,7 @@ async fn authorization_server(
     }
     config.access_token_ttl = settings.tokens.access_token_ttl;
     config.refresh_token_ttl = auth.refresh_token_ttl;
+    config.refresh_reuse_grace = auth.refresh_reuse_grace;
     config.code_ttl = auth.code_ttl;
     config.dynamic_registration = auth.dynamic_registration;
     config.max_registrations_per_hour = auth.max_registrations_per_hour;

@@ -37,7 +37,19 @@ pub async fn mint(args: MintArgs) -> anyhow::Result<()> {
              this token is signed with the local development key and will be refused"
         );
     }
-    let signer = LocalSigner::load_or_generate(&common.keys_dir())?;
+    let signer = match &common.key_encryption_key {
+        // The database's keys: the ring decides which one signs now.
+        Some(_) => {
+            let (_, store) = crate::admin::open(&args.common).await?;
+            // Retention only decides which retired keys are published: nothing to do here.
+            let ring =
+                crate::signing_keys::open_ring(&common, Duration::ZERO, &store, None).await?;
+            let signer = ring.signer();
+            store.close().await;
+            signer
+        }
+        None => std::sync::Arc::new(LocalSigner::load_or_generate(&common.keys_dir())?),
+    };
     let issuer = common.effective_issuer();
     let token = signer.mint(&MintRequest {
         issuer: &issuer,

@@ -22,8 +22,9 @@ const MAX_GROUP: usize = 256;
 /// How many times a writer under load lets the request threads run before it commits.
 const MAX_YIELDS: usize = 4;
 /// Positional parameter names, as written in the SQL.
-const PARAM_NAMES: [&str; 12] = [
-    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12",
+const PARAM_NAMES: [&str; 16] = [
+    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15",
+    "$16",
 ];
 
 #[derive(Debug)]
@@ -147,7 +148,12 @@ fn bind<'p>(
     params: impl IntoIterator<Item = Param<'p>>,
 ) -> Result<(), StoreError> {
     for (i, p) in params.into_iter().enumerate() {
-        let Some(index) = stmt.parameter_index(PARAM_NAMES[i])? else {
+        let name = PARAM_NAMES.get(i).ok_or_else(|| {
+            StoreError::Database(
+                format!("a statement has more than {} parameters", PARAM_NAMES.len()).into(),
+            )
+        })?;
+        let Some(index) = stmt.parameter_index(name)? else {
             continue;
         };
         match p {

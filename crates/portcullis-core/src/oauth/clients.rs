@@ -30,6 +30,12 @@ pub struct StoredClient {
     pub introspection: bool,
     /// When the client first completed a grant; dynamic clients that never do are purged.
     pub first_grant_at: Option<String>,
+    /// When the client last got tokens (a code redeemed or a refresh).
+    pub last_used_at: Option<String>,
+    /// A digest of a public dynamic client's metadata: an identical registration gets this
+    /// client back instead of a new row.
+    #[serde(skip)]
+    pub fingerprint: Option<String>,
 }
 
 impl std::fmt::Debug for StoredClient {
@@ -46,7 +52,8 @@ impl std::fmt::Debug for StoredClient {
 macro_rules! client_columns {
     () => {
         "client_id, secret_hash, name, redirect_uris, grant_types, scope, application_type, \
-         token_endpoint_auth_method, registered_by, created_at, introspection, first_grant_at"
+         token_endpoint_auth_method, registered_by, created_at, introspection, first_grant_at, \
+         last_used_at, fingerprint"
     };
 }
 
@@ -64,6 +71,8 @@ fn client_from_row(row: &dyn Columns) -> Result<StoredClient, StoreError> {
         created_at: row.text(9)?,
         introspection: row.int(10)? != 0,
         first_grant_at: row.opt_text(11)?,
+        last_used_at: row.opt_text(12)?,
+        fingerprint: row.opt_text(13)?,
     })
 }
 
@@ -75,7 +84,8 @@ impl OAuthStore {
                 concat!(
                     "INSERT INTO oauth_clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (client_id) DO NOTHING"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                     ON CONFLICT (client_id) DO NOTHING"
                 ),
                 &[
                     Param::Text(&client.client_id),
@@ -90,6 +100,8 @@ impl OAuthStore {
                     Param::Text(&client.created_at),
                     Param::Int(i64::from(client.introspection)),
                     Param::OptText(client.first_grant_at.as_deref()),
+                    Param::OptText(client.last_used_at.as_deref()),
+                    Param::OptText(client.fingerprint.as_deref()),
                 ],
             )
             .await?;
@@ -165,29 +177,67 @@ impl OAuthStore {
             .unwrap_or_default())
     }
 
-    /// Records that the client completed a grant (its first one only: one write per client).
+    /// Records that the client got tokens now (and, the first time, that it completed a
+    /// grant). Clients that are not stored (configured, metadata documents) change nothing.
     pub async fn mark_client_used(&self, client_id: &str) -> Result<(), StoreError> {
         self.db
             .execute(
-                "UPDATE oauth_clients SET first_grant_at = $1 WHERE client_id = $2 AND first_grant_at IS NULL",
-                &[Param::Text(&crate::timestamp::now()), Param::Text(client_id)],
+                "UPDATE oauth_clients SET first_grant_at = COALESCE(first_grant_at, $1), \
+                 last_used_at = $1 WHERE client_id = $2",
+                &[
+                    Param::Text(&crate::timestamp::now()),
+                    Param::Text(client_id),
+                ],
             )
             .await?;
         Ok(())
     }
 
+    /// The newest dynamic client registered since `since` whose metadata has `fingerprint`.
+    pub async fn dynamic_client_by_fingerprint(
+        &self,
+        fingerprint: &str,
+        since: &str,
+    ) -> Result<Option<StoredClient>, StoreError> {
+        self.db
+            .fetch_optional(
+                concat!(
+                    "SELECT ",
+                    client_columns!(),
+                    " FROM oauth_clients WHERE fingerprint = $1 AND registered_by = 'dynamic' \
+                     AND created_at >= $2 ORDER BY created_at DESC LIMIT 1"
+                ),
+                &[Param::Text(fingerprint), Param::Text(since)],
+                client_from_row,
+            )
+            .await
+    }
+
     /// Deletes dynamically registered clients older than `unused_for` that never completed a
-    /// grant: registrations anyone can make must not pile up. Returns how many went.
+    /// grant, and those that got no tokens for `idle_for` (by then every refresh token they
+    /// held has expired, so they can do nothing a new registration could not): registrations
+    /// anyone can make must not pile up. Returns how many went.
     pub async fn purge_unused_dynamic_clients(
         &self,
         unused_for: std::time::Duration,
+        idle_for: std::time::Duration,
     ) -> Result<u64, StoreError> {
-        self.db
+        let never = self
+            .db
             .execute(
                 "DELETE FROM oauth_clients WHERE registered_by = 'dynamic' \
                  AND first_grant_at IS NULL AND created_at <= $1",
                 &[Param::Text(&crate::timestamp::in_past(unused_for))],
             )
-            .await
+            .await?;
+        let idle = self
+            .db
+            .execute(
+                "DELETE FROM oauth_clients WHERE registered_by = 'dynamic' \
+                 AND last_used_at IS NOT NULL AND last_used_at <= $1",
+                &[Param::Text(&crate::timestamp::in_past(idle_for))],
+            )
+            .await?;
+        Ok(never + idle)
     }
 }

@@ -46,6 +46,11 @@ pub struct RefreshToken {
     pub grant_id: String,
     pub expires_at: String,
     pub used_at: Option<String>,
+    /// Once rotated: the hash of the token that replaced it.
+    pub successor_hash: Option<String>,
+    /// Once rotated: the answer that carried the successor, sealed under a key only the
+    /// holder of this token can derive (see `portcullis_oauth::sealed`).
+    pub replay: Option<String>,
 }
 
 macro_rules! grant_columns {
@@ -97,6 +102,8 @@ fn refresh_from_row(row: &dyn Columns) -> Result<RefreshToken, StoreError> {
         grant_id: row.text(1)?,
         expires_at: row.text(2)?,
         used_at: row.opt_text(3)?,
+        successor_hash: row.opt_text(4)?,
+        replay: row.opt_text(5)?,
     })
 }
 
@@ -268,8 +275,8 @@ impl OAuthStore {
     ) -> Result<Option<RefreshToken>, StoreError> {
         self.db
             .fetch_optional(
-                "SELECT token_hash, grant_id, expires_at, used_at FROM oauth_refresh_tokens \
-                 WHERE token_hash = $1",
+                "SELECT token_hash, grant_id, expires_at, used_at, successor_hash, replay \
+                 FROM oauth_refresh_tokens WHERE token_hash = $1",
                 &[Param::Text(token_hash)],
                 refresh_from_row,
             )
@@ -288,6 +295,38 @@ impl OAuthStore {
             )
             .await?
             > 0)
+    }
+
+    /// Records what replaced a rotated refresh token, and the sealed answer that carried it.
+    pub async fn record_successor(
+        &self,
+        token_hash: &str,
+        successor_hash: &str,
+        replay: &str,
+    ) -> Result<(), StoreError> {
+        self.db
+            .execute(
+                "UPDATE oauth_refresh_tokens SET successor_hash = $1, replay = $2 \
+                 WHERE token_hash = $3",
+                &[
+                    Param::Text(successor_hash),
+                    Param::Text(replay),
+                    Param::Text(token_hash),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets the sealed answers of tokens rotated before `before` (their grace is over).
+    pub async fn forget_replays(&self, before: &str) -> Result<u64, StoreError> {
+        self.db
+            .execute(
+                "UPDATE oauth_refresh_tokens SET replay = NULL \
+                 WHERE replay IS NOT NULL AND used_at < $1",
+                &[Param::Text(before)],
+            )
+            .await
     }
 
     /// Deletes what can no longer be used: expired requests, codes and refresh tokens, and

@@ -12,6 +12,7 @@ mod federation;
 mod grants;
 mod login_throttle;
 mod requests;
+mod signing_keys;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ pub use federation::{ExternalIdentity, FederatedLogin, NO_PASSWORD};
 pub use grants::{Grant, RefreshToken, StoredCode};
 pub use login_throttle::{Attempt, LockoutRule, username_key, username_network_key};
 pub use requests::PendingAuthorization;
+pub use signing_keys::StoredSigningKey;
 
 use crate::{Store, db::Db};
 

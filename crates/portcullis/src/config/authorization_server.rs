@@ -17,6 +17,15 @@ pub struct AuthorizationArgs {
     /// Idle lifetime of refresh tokens, in seconds (30 days).
     #[arg(long, env = "PORTCULLIS_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 86_400)]
     pub refresh_token_ttl_secs: u64,
+    /// Seconds during which a refresh token presented again by its client gets the same
+    /// answer as the first time (a lost answer, two refreshes at once); 0 = strict rotation,
+    /// any reuse revokes the grant.
+    #[arg(
+        long,
+        env = "PORTCULLIS_REFRESH_REUSE_GRACE_SECS",
+        default_value_t = 10
+    )]
+    pub refresh_reuse_grace_secs: u64,
     /// Lifetime of authorization codes, in seconds.
     #[arg(
         long,
@@ -60,6 +69,10 @@ pub struct AuthorizationArgs {
         value_delimiter = ','
     )]
     pub allowed_redirect_schemes: Option<Vec<String>>,
+    /// Rotate the signing key every this many days (needs the keys in the database:
+    /// --key-encryption-key-file) [default: only by `portcullis keys rotate`].
+    #[arg(long, env = "PORTCULLIS_KEY_ROTATION_DAYS")]
+    pub key_rotation_days: Option<u64>,
     /// Local accounts may sign in with a password; false leaves only the
     /// [[identity_providers]] on the sign-in page.
     #[arg(long, env = "PORTCULLIS_LOCAL_PASSWORDS", action = ArgAction::Set, num_args = 0..=1,
@@ -97,12 +110,14 @@ pub struct AuthorizationSettings {
     pub max_registrations_per_address: u32,
     pub unused_client_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    pub refresh_reuse_grace: Duration,
     pub code_ttl: Duration,
     pub dynamic_registration: bool,
     pub max_registrations_per_hour: u32,
     pub dev_mode: bool,
     pub clients: Vec<portcullis_oauth::ConfiguredClient>,
     pub local_passwords: bool,
+    pub key_rotation: Option<Duration>,
     pub identity_providers: Vec<portcullis_oauth::federation::IdentityProviderConfig>,
     /// The `[[identity_providers]]` entries as written, for `config check` to print back.
     pub identity_provider_entries: Vec<FileIdentityProvider>,
@@ -135,6 +150,11 @@ pub fn resolve_authorization(
             args.refresh_token_ttl_secs,
             60..=365 * 86_400,
         )?),
+        refresh_reuse_grace: Duration::from_secs(ranged(
+            "refresh_reuse_grace_secs",
+            args.refresh_reuse_grace_secs,
+            0..=300,
+        )?),
         code_ttl: Duration::from_secs(ranged(
             "authorization_code_ttl_secs",
             args.authorization_code_ttl_secs,
@@ -145,6 +165,11 @@ pub fn resolve_authorization(
         dev_mode: args.dev_mode,
         clients,
         local_passwords: args.local_passwords,
+        key_rotation: args
+            .key_rotation_days
+            .map(|days| ranged("key_rotation_days", days, 1..=3650))
+            .transpose()?
+            .map(|days| Duration::from_secs(days * 86_400)),
         identity_providers: resolve_identity_providers(&identity_providers, args.local_passwords)?,
         identity_provider_entries: identity_providers,
     })

@@ -8,7 +8,7 @@ use portcullis_auth::parse_service_tokens;
 use portcullis_backend_client::BackendConfig;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{ConfigError, parse_url};
+use super::{ConfigError, parse_url, secret_from};
 
 const TOKEN_FIX: &str = "set SERVICE_AUTH_TOKEN to a random value of at least 32 characters (e.g. `openssl rand -base64 32`); list several, comma-separated, while rotating";
 
@@ -48,31 +48,6 @@ pub struct BackendClientArgs {
     /// Retries of a backend call that failed to connect, timed out or got 503.
     #[arg(long, env = "PORTCULLIS_BACKEND_RETRIES", default_value_t = 2)]
     pub backend_retries: u32,
-}
-
-/// A secret given directly (flag, environment or configuration file), else read from a file
-/// (trimmed).
-fn secret_from(
-    key: &'static str,
-    env: &str,
-    direct: Option<&str>,
-    path: Option<&std::path::Path>,
-) -> Result<Option<SecretString>, ConfigError> {
-    if let Some(value) = direct {
-        return Ok(Some(SecretString::from(value)));
-    }
-    let Some(path) = path else {
-        return Ok(None);
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::with_env(
-            key,
-            env,
-            format!("cannot read {}: {e}", path.display()),
-            "give the path of a readable file holding the secret",
-        )
-    })?;
-    Ok(Some(SecretString::from(text.trim())))
 }
 
 impl ServiceTokenArgs {

@@ -11,6 +11,7 @@ mod file;
 mod identity_providers;
 mod limits;
 mod server;
+mod signing_keys;
 mod tools;
 
 use std::path::Path;
@@ -26,6 +27,7 @@ pub use server::{
     CommonArgs, CommonSettings, RequestArgs, RequestSettings, ServerArgs, ServerSettings,
     resolve_common, resolve_requests,
 };
+pub use signing_keys::KeyStorageArgs;
 pub use tools::{ToolArgs, ToolSettings};
 
 use clap::Args;
@@ -186,6 +188,13 @@ pub fn resolve_serve(args: &ServeArgs) -> Result<ServeSettings, ConfigError> {
     let server = server::resolve_server(&args.server, &mut common)?;
     let tokens = resolve_tokens(&args.tokens, &common)?;
     let tools = tools::resolve_tools(&args.tools, file.policy, file.upstreams)?;
+    if args.authorization.key_rotation_days.is_some() && common.key_encryption_key.is_none() {
+        return Err(ConfigError::new(
+            "key_rotation_days",
+            "scheduled rotation needs the signing keys in the database",
+            "set --key-encryption-key-file (or PORTCULLIS_KEY_ENCRYPTION_KEY), or rotate with `portcullis keys rotate`",
+        ));
+    }
     if !file.identity_providers.is_empty() && !matches!(tokens.keys, TokenKeys::Local) {
         return Err(ConfigError::new(
             "identity_providers",
@@ -241,6 +250,31 @@ pub fn parse_url(key: &'static str, raw: &str, example: &str) -> Result<url::Url
         ));
     }
     Ok(url)
+}
+
+/// A secret given directly (flag, environment or configuration file), else read from a file
+/// (trimmed).
+pub(crate) fn secret_from(
+    key: &'static str,
+    env: &str,
+    direct: Option<&str>,
+    path: Option<&std::path::Path>,
+) -> Result<Option<secrecy::SecretString>, ConfigError> {
+    if let Some(value) = direct {
+        return Ok(Some(secrecy::SecretString::from(value)));
+    }
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::with_env(
+            key,
+            env,
+            format!("cannot read {}: {e}", path.display()),
+            "give the path of a readable file holding the secret",
+        )
+    })?;
+    Ok(Some(secrecy::SecretString::from(text.trim())))
 }
 
 /// What `config check` prints in place of a secret.

@@ -32,6 +32,8 @@ pub struct CommonArgs {
     /// Required `aud` of access tokens [default: <public-url>/mcp].
     #[arg(long, env = "PORTCULLIS_AUDIENCE")]
     pub audience: Option<String>,
+    #[command(flatten)]
+    pub key_storage: super::KeyStorageArgs,
 }
 
 /// How requests are read and logged, for every server (`serve`, `mcp`, `backend`).
@@ -106,6 +108,10 @@ pub struct CommonSettings {
     pub audience: String,
     /// The configuration file, if one was given (for its tables).
     pub config: Option<PathBuf>,
+    /// Signing keys live in the database, sealed under this key (else in `keys_dir`).
+    pub key_encryption_key: Option<portcullis_oauth::sealed::SealingKey>,
+    /// The key-encryption key's file, when it came from one (for `config check`).
+    pub key_encryption_key_file: Option<PathBuf>,
     /// The public URL and audience were derived, not configured.
     derived_url: bool,
     derived_audience: bool,
@@ -227,6 +233,8 @@ pub fn resolve_common(args: &CommonArgs) -> Result<CommonSettings, ConfigError> 
         issuer: args.issuer.clone(),
         audience,
         config: args.config.clone(),
+        key_encryption_key: args.key_storage.resolve()?,
+        key_encryption_key_file: args.key_storage.key_encryption_key_file.clone(),
         derived_url,
         derived_audience: args.audience.is_none(),
     })

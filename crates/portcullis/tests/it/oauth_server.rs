@@ -24,7 +24,8 @@ async fn list_status(app: &TestApp, token: &str) -> u16 {
 }
 
 async fn full_flow(db: Db) {
-    let app = builtin(db, &[]).await;
+    // Strict rotation: any reuse revokes (the grace window has its own test).
+    let app = builtin(db, &["--refresh-reuse-grace-secs", "0"]).await;
 
     // Discovery, as a client does it: PRM names the issuer, whose metadata matches exactly.
     let prm = app
@@ -118,7 +119,79 @@ async fn code_replay_revokes_what_the_code_issued(db: Db) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
-both_backends!(full_flow, code_replay_revokes_what_the_code_issued);
+/// Within the grace window the same refresh token from its client gets the same answer (an
+/// answer lost on the way); once that answer's refresh token is used, or after the window, the
+/// old token coming back revokes the grant.
+async fn a_lost_refresh_answer_is_given_again_within_the_grace_window(db: Db) {
+    let app = builtin(db, &["--refresh-reuse-grace-secs", "2"]).await;
+    let client = app.register_public_client().await;
+    let authorized = || async {
+        let (response, verifier) = app.authorize(&client, "alice", "tasks:read").await;
+        let (status, tokens) = app.exchange(&client, &response["code"], &verifier).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        tokens["refresh_token"].as_str().unwrap().to_owned()
+    };
+    let field = |v: &Value, k: &str| v[k].as_str().unwrap().to_owned();
+
+    let r0 = authorized().await;
+    let (status, first) = app.refresh(&client, &r0).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (status, again) = app.refresh(&client, &r0).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(
+        field(&again, "refresh_token"),
+        field(&first, "refresh_token")
+    );
+    assert_eq!(field(&again, "access_token"), field(&first, "access_token"));
+    assert!(again["expires_in"].as_u64().unwrap() <= first["expires_in"].as_u64().unwrap());
+    // Another client holding the token gets nothing.
+    let response = app
+        .http
+        .post(format!("{}/register", app.base))
+        .json(&json!({
+            "client_name": "Another Agent", "redirect_uris": ["http://127.0.0.1/callback"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "none", "application_type": "native",
+        }))
+        .send()
+        .await
+        .unwrap();
+    let other = TestClient {
+        client_id: response.json::<Value>().await.unwrap()["client_id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        secret: None,
+        redirect_uri: client.redirect_uri.clone(),
+    };
+    assert_ne!(other.client_id, client.client_id);
+    let (status, _) = app.refresh(&other, &r0).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // The successor used, the old token again is a replay: the grant goes.
+    let (status, second) = app.refresh(&client, &field(&first, "refresh_token")).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let (status, body) = app.refresh(&client, &r0).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        list_status(&app, &field(&second, "access_token")).await,
+        401
+    );
+
+    // After the window (a clock in the server's process: nothing to poll), reuse revokes.
+    let r0 = authorized().await;
+    let (status, first) = app.refresh(&client, &r0).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let (status, body) = app.refresh(&client, &r0).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(list_status(&app, &field(&first, "access_token")).await, 401);
+}
+
+both_backends!(
+    full_flow,
+    code_replay_revokes_what_the_code_issued,
+    a_lost_refresh_answer_is_given_again_within_the_grace_window
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorization_errors_before_the_redirect_is_trusted_are_shown_not_redirected() {
@@ -938,5 +1011,254 @@ async fn a_user_is_one_subject_whichever_way_they_authenticate() {
     assert!(
         err.contains("no account \"nobody\"") && err.contains("--sub"),
         "{err}"
+    );
+}
+
+/// Registration hygiene: the same client software registering again with identical metadata
+/// gets its client back instead of a new row (a confidential one never does: its secret is not
+/// kept); `client list` shows each client's last use; a dynamic client idle past every refresh
+/// token's lifetime is deleted, a recently used one stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_are_reused_listed_with_their_last_use_and_expire_when_idle() {
+    let app = builtin(Db::Sqlite, &["--refresh-token-ttl-secs", "60"]).await;
+    let first = app.register_public_client().await;
+    let again = app.register_public_client().await;
+    assert_eq!(
+        first.client_id, again.client_id,
+        "identical metadata, one client"
+    );
+    let register = |body: Value| {
+        let http = app.http.clone();
+        let url = format!("{}/register", app.base);
+        async move {
+            let response = http.post(url).json(&body).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::CREATED);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let renamed = register(json!({
+        "client_name": "Another Agent", "redirect_uris": ["http://127.0.0.1/callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "none", "application_type": "native",
+    }))
+    .await;
+    assert_ne!(renamed["client_id"], first.client_id.as_str());
+    let confidential = json!({
+        "client_name": "Server App", "redirect_uris": ["https://app.example.com/cb"],
+        "grant_types": ["authorization_code"], "token_endpoint_auth_method": "client_secret_basic",
+    });
+    let (one, two) = (
+        register(confidential.clone()).await,
+        register(confidential).await,
+    );
+    assert_ne!(one["client_id"], two["client_id"]);
+    assert!(one["client_secret"].is_string() && two["client_secret"].is_string());
+
+    let (params, verifier) = app.authorize(&first, "alice", "tasks:read").await;
+    assert_eq!(
+        app.exchange(&first, &params["code"], &verifier).await.0,
+        StatusCode::OK
+    );
+    let (ok, listed, err) = app.cli(&["client", "list"], None);
+    assert!(ok, "{err}");
+    assert!(
+        listed.lines().next().unwrap().contains("LAST USED"),
+        "{listed}"
+    );
+    assert_eq!(listed.lines().count(), 1 + 4, "{listed}");
+    let row = |id: &str| {
+        listed
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap()
+            .to_owned()
+    };
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert!(row(&first.client_id).contains(&today), "{listed}");
+    assert!(
+        row(renamed["client_id"].as_str().unwrap()).contains("never"),
+        "{listed}"
+    );
+
+    // The used client idle for two hours (past 60 s of refresh idle time plus the hour an
+    // access token lives); the renamed one used a minute ago. A replica starting cleans up.
+    let db = rusqlite::Connection::open(app.database_url.trim_start_matches("sqlite://")).unwrap();
+    let ago = |secs: i64| {
+        (chrono::Utc::now() - chrono::Duration::seconds(secs))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    db.execute(
+        "UPDATE oauth_clients SET last_used_at = ?1 WHERE client_id = ?2",
+        [&ago(7200), &first.client_id],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE oauth_clients SET last_used_at = ?1, first_grant_at = ?1 WHERE client_id = ?2",
+        [&ago(60), renamed["client_id"].as_str().unwrap()],
+    )
+    .unwrap();
+    drop(db);
+    let replica = TestApp::spawn_with(
+        Db::Sqlite,
+        support::Options {
+            no_key_args: true,
+            args: vec!["--refresh-token-ttl-secs".into(), "60".into()],
+            shared: Some(support::Shared {
+                public_url: app.public_url.clone(),
+                data_dir: app.data_dir.clone(),
+                database_url: app.database_url.clone(),
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
+    support::eventually(
+        "the idle client is deleted",
+        std::time::Duration::from_secs(15),
+        || async {
+            let (_, out, _) = replica.cli(&["client", "list"], None);
+            if out.contains(&first.client_id) {
+                Err(out)
+            } else {
+                Ok(out)
+            }
+        },
+    )
+    .await;
+    let (_, out, _) = replica.cli(&["client", "list"], None);
+    assert!(
+        out.contains(renamed["client_id"].as_str().unwrap()),
+        "{out}"
+    );
+}
+
+/// Signing keys in the database (issue 21): an existing data directory's keys (the signing key
+/// and a retired one) move in on the first start with a key-encryption key, and the tokens they
+/// signed stay valid; a wrong key-encryption key is refused with a clear message;
+/// `--key-rotation-days` rotates a key older than that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_keys_move_into_the_database_and_rotate_on_schedule() {
+    let mut files = builtin(Db::Sqlite, &[]).await;
+    let mint = |app: &TestApp, extra: &[&str]| {
+        let mut args = vec!["token", "mint", "--user", "alice", "--scope", "tasks:read"];
+        args.extend(extra);
+        let (ok, token, err) = app.cli(&args, None);
+        assert!(ok, "{err}");
+        token.trim().to_owned()
+    };
+    let old = mint(&files, &[]);
+    let (ok, _, err) = files.cli(&["keys", "rotate"], None);
+    assert!(ok, "{err}");
+    let current = mint(&files, &[]);
+    assert!(files.terminate());
+
+    let secrets = tempfile::tempdir().unwrap();
+    let kek = secrets.path().join("kek");
+    std::fs::write(&kek, "ab".repeat(32)).unwrap();
+    let kek = kek.display().to_string();
+    let shared = support::Shared {
+        public_url: files.public_url.clone(),
+        data_dir: files.data_dir.clone(),
+        database_url: files.database_url.clone(),
+    };
+    let start = |extra: &[&str]| {
+        let mut args = vec!["--key-encryption-key-file".to_owned(), kek.clone()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        TestApp::spawn_with(
+            Db::Sqlite,
+            support::Options {
+                no_key_args: true,
+                args,
+                shared: Some(shared.clone()),
+                ..Default::default()
+            },
+        )
+    };
+    let mut moved = start(&[]).await;
+    for token in [&old, &current] {
+        assert_eq!(
+            list_status(&moved, token).await,
+            200,
+            "signed before the move"
+        );
+    }
+    let kid = |token: &str| {
+        support::keys::unverified_header(token)["kid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (ok, listed, err) = moved.cli(&["keys", "list", "--key-encryption-key-file", &kek], None);
+    assert!(ok, "{err}");
+    assert!(
+        listed.contains(&format!("{} signing", kid(&current))),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&format!("{} retired", kid(&old))),
+        "{listed}"
+    );
+    assert_eq!(
+        kid(&mint(&moved, &["--key-encryption-key-file", &kek])),
+        kid(&current)
+    );
+
+    let wrong = secrets.path().join("wrong");
+    std::fs::write(&wrong, "cd".repeat(32)).unwrap();
+    let (ok, _, err) = moved.cli(
+        &[
+            "keys",
+            "list",
+            "--key-encryption-key-file",
+            &wrong.display().to_string(),
+        ],
+        None,
+    );
+    assert!(!ok);
+    assert!(err.contains("key-encryption key"), "{err}");
+
+    // The signing key started signing two days ago: with --key-rotation-days 1 it is due.
+    assert!(moved.terminate());
+    let db =
+        rusqlite::Connection::open(files.database_url.trim_start_matches("sqlite://")).unwrap();
+    let days_ago = |days: i64| {
+        (chrono::Utc::now() - chrono::Duration::days(days))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    db.execute(
+        "UPDATE signing_keys SET signs_from = ?1 WHERE kid = ?2",
+        [&days_ago(2), &kid(&current)],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE signing_keys SET signs_from = ?1 WHERE kid = ?2",
+        [&days_ago(3), &kid(&old)],
+    )
+    .unwrap();
+    drop(db);
+    let rotating = start(&["--key-rotation-days", "1"]).await;
+    support::eventually(
+        "a scheduled rotation",
+        std::time::Duration::from_secs(20),
+        || async {
+            let (_, jwks) = rotating.get_json("/jwks.json").await;
+            let kids: Vec<String> = jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect();
+            if kids.iter().any(|k| *k != kid(&current) && *k != kid(&old)) {
+                Ok(())
+            } else {
+                Err(kids)
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        list_status(&rotating, &current).await,
+        200,
+        "the rotated-out key still verifies"
     );
 }

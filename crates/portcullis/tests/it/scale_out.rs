@@ -1,5 +1,6 @@
 //! Three replicas of one deployment on the test PostgreSQL and Redis (issue 8): the same public
-//! URL, database, Redis prefix and (shared-volume) data directory, on different ports.
+//! URL, database, Redis prefix and (shared-volume) data directory, on different ports; or, with
+//! the signing keys in the database, no shared directory at all (issue 21).
 
 use crate::support;
 
@@ -24,6 +25,12 @@ struct Deployment {
 }
 
 async fn deploy(n: usize, extra: &[&str]) -> Deployment {
+    deploy_with(n, extra, false).await
+}
+
+/// `n` replicas; with `own_dirs` each has a data directory of its own (nothing shared but the
+/// database and Redis).
+async fn deploy_with(n: usize, extra: &[&str], own_dirs: bool) -> Deployment {
     let data = tempfile::tempdir().unwrap();
     let db = TestDb::create(Db::Postgres, data.path()).await;
     // The load balancer's address, as every replica advertises it (nothing listens there).
@@ -37,7 +44,14 @@ async fn deploy(n: usize, extra: &[&str]) -> Deployment {
         database_url: db.url.clone(),
     };
     let mut replicas = Vec::new();
-    for _ in 0..n {
+    for i in 0..n {
+        let shared = match own_dirs {
+            true => Shared {
+                data_dir: data.path().join(format!("data-{i}")),
+                ..shared.clone()
+            },
+            false => shared.clone(),
+        };
         let mut args: Vec<String> = ["--redis-url", &redis, "--redis-prefix", &prefix]
             .map(String::from)
             .to_vec();
@@ -49,7 +63,7 @@ async fn deploy(n: usize, extra: &[&str]) -> Deployment {
                 Options {
                     args,
                     no_key_args: true,
-                    shared: Some(shared.clone()),
+                    shared: Some(shared),
                     ..Options::default()
                 },
             )
@@ -65,7 +79,8 @@ async fn deploy(n: usize, extra: &[&str]) -> Deployment {
 }
 
 /// Authorize on one replica, log in there and consent on another, redeem the code on a third,
-/// call tools on each, refresh on one and see the replayed refresh token refused on another.
+/// call tools on each, refresh on one and get the same answer again on another within the grace
+/// window, refresh concurrently on two, and see the old token refused once its successor is used.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_oauth_flow_crosses_replicas() {
     let d = deploy(3, &[]).await;
@@ -137,7 +152,8 @@ async fn the_oauth_flow_crosses_replicas() {
         assert_eq!(listed["count"], 1, "on {}", replica.base);
     }
 
-    // Refresh on C; the old refresh token replayed on A is refused (rotation is shared).
+    // Refresh on C; the same token presented again on A within the grace window (an answer
+    // lost on the way) gets the same answer: rotation is shared, and so is its record.
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
     let form = |rt: &str| {
         vec![
@@ -149,9 +165,35 @@ async fn the_oauth_flow_crosses_replicas() {
     };
     let (status, refreshed) = token(c, form(&refresh)).await;
     assert_eq!(status, StatusCode::OK, "{refreshed}");
-    let (status, replayed) = token(a, form(&refresh)).await;
+    let (status, again) = token(a, form(&refresh)).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["refresh_token"], refreshed["refresh_token"]);
+    assert_eq!(again["access_token"], refreshed["access_token"]);
+
+    // Two refreshes of one token at once, on two replicas: one successor, which both get.
+    let successor = refreshed["refresh_token"].as_str().unwrap().to_owned();
+    let ((s1, first), (s2, second)) =
+        tokio::join!(token(a, form(&successor)), token(b, form(&successor)));
+    assert_eq!(
+        (s1, s2),
+        (StatusCode::OK, StatusCode::OK),
+        "{first} {second}"
+    );
+    assert_eq!(first["refresh_token"], second["refresh_token"]);
+    assert_ne!(first["refresh_token"], refreshed["refresh_token"]);
+
+    // Once the successor has been used, the old token coming back is a replay: refused on any
+    // replica, and the whole grant revoked.
+    let (status, replayed) = token(c, form(&refresh)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{replayed}");
     assert_eq!(replayed["error"], "invalid_grant");
+    let latest = first["refresh_token"].as_str().unwrap();
+    let (status, revoked) = token(b, form(latest)).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the grant is revoked: {revoked}"
+    );
 }
 
 /// Writers on all three replicas at once, then one replica killed in the middle of the load:
@@ -274,4 +316,135 @@ async fn concurrent_writers_and_a_killed_replica_lose_nothing() {
         extra <= failures.len(),
         "{extra} stored tasks were neither acknowledged nor in flight on the killed replica"
     );
+}
+
+/// Signing keys in the database (issue 21): three replicas with a data directory each and a
+/// key-encryption key. A key rotated through one replica's database reaches all three within
+/// seconds; tokens signed before the rotation stay valid everywhere, tokens signed after it too;
+/// no replica writes a key file, and the database holds no private key in the clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_keys_in_the_database_need_no_shared_directory() {
+    let secrets = tempfile::tempdir().unwrap();
+    let kek = secrets.path().join("kek");
+    std::fs::write(&kek, "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=\n").unwrap();
+    let kek_arg = kek.display().to_string();
+    let d = deploy_with(3, &["--key-encryption-key-file", &kek_arg], true).await;
+    let [a, b, c] = [&d.replicas[0], &d.replicas[1], &d.replicas[2]];
+    a.add_user("alice");
+    let kids = |replica: &TestApp| {
+        let http = replica.http.clone();
+        let url = format!("{}/jwks.json", replica.base);
+        async move {
+            let jwks: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            let mut kids: Vec<String> = jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect();
+            kids.sort();
+            kids
+        }
+    };
+    let first = kids(a).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    for replica in [b, c] {
+        assert_eq!(kids(replica).await, first, "one key for the deployment");
+    }
+
+    // A token from the first key: signed in on A, redeemed on B.
+    let client = a.register_public_client().await;
+    let (params, verifier) = a.authorize(&client, "alice", "tasks:read").await;
+    let (status, tokens) = b.exchange(&client, &params["code"], &verifier).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let old_access = tokens["access_token"].as_str().unwrap().to_owned();
+    let kid_of = |token: &str| {
+        support::keys::unverified_header(token)["kid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(kid_of(&old_access), first[0]);
+
+    // Rotated through C's configuration: the database, not a directory.
+    let (ok, out, err) = c.cli(
+        &["keys", "rotate", "--key-encryption-key-file", &kek_arg],
+        None,
+    );
+    assert!(ok, "{err}");
+    let new_kid = out.lines().next().unwrap().trim().to_owned();
+    assert_ne!(new_kid, first[0]);
+    for replica in [a, b, c] {
+        support::eventually(
+            "every replica publishes both keys",
+            Duration::from_secs(10),
+            || async {
+                let held = kids(replica).await;
+                if held.contains(&new_kid) && held.contains(&first[0]) {
+                    Ok(())
+                } else {
+                    Err(held)
+                }
+            },
+        )
+        .await;
+    }
+    // Once the new key signs (a few seconds after the rotation), a refresh on A gets a token
+    // signed by it, which every replica accepts, as it still accepts the old one.
+    support::eventually("the new key signs", Duration::from_secs(15), || async {
+        let (_, listed, _) = b.cli(
+            &["keys", "list", "--key-encryption-key-file", &kek_arg],
+            None,
+        );
+        if listed.contains(&format!("{new_kid} signing")) {
+            Ok(())
+        } else {
+            Err(listed)
+        }
+    })
+    .await;
+    // Each replica reads the table every second.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let (status, refreshed) = a
+        .refresh(&client, tokens["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    let new_access = refreshed["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(kid_of(&new_access), new_kid);
+    for replica in [a, b, c] {
+        for token in [&old_access, &new_access] {
+            McpClient::new(replica.mcp_url(), token.clone())
+                .ok("list_tasks", json!({}))
+                .await;
+        }
+        assert!(
+            !replica.data_dir.join("keys").exists(),
+            "a key file was written"
+        );
+    }
+    let (ok, listed, err) = b.cli(
+        &["keys", "list", "--key-encryption-key-file", &kek_arg],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(listed.contains(&format!("{new_kid} signing")), "{listed}");
+    assert!(
+        listed.contains(&format!("{} retired", first[0])),
+        "{listed}"
+    );
+
+    let pool = sqlx::PgPool::connect(&a.database_url).await.unwrap();
+    let stored: Vec<(String,)> = sqlx::query_as("SELECT private_key FROM signing_keys")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+    for (sealed,) in stored {
+        // PKCS#8 DER in base64 starts with "MIG"; sealed bytes start anywhere.
+        assert!(
+            !sealed.contains("PRIVATE KEY") && !sealed.starts_with("MIG"),
+            "{sealed}"
+        );
+    }
+    pool.close().await;
 }

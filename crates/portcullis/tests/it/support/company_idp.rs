@@ -26,8 +26,16 @@ pub struct CompanyIdp {
 
 impl CompanyIdp {
     /// Starts the provider with Portcullis's callback on `portcullis_port` as the one
-    /// redirect URI of its client, and waits (up to a minute) until it listens.
+    /// redirect URI of its client, and waits (up to a minute) until it listens. It listens on
+    /// a port of its own chosen here, never one the kernel hands out while Portcullis's port
+    /// is still free.
     pub async fn start(portcullis_port: u16, dir: &Path) -> Self {
+        let port = loop {
+            let port = super::free_port();
+            if port != portcullis_port {
+                break port.to_string();
+            }
+        };
         use tokio::io::AsyncBufReadExt;
         let script = repo_root().join("tests/idp/oidc_idp.mjs");
         let modules = test_clients_dir().join("node/node_modules");
@@ -36,7 +44,7 @@ impl CompanyIdp {
             .arg(&script)
             .args([
                 "--port",
-                "0",
+                &port,
                 "--client-id",
                 CLIENT_ID,
                 "--client-secret",

@@ -96,11 +96,20 @@ impl TestIssuer {
 /// The claims of a JWT (or of `Bearer <JWT>`), unverified: for tests reading what a token
 /// that something else verified says.
 pub fn unverified_claims(bearer: &str) -> Value {
+    unverified_part(bearer, 1)
+}
+
+/// The header of a JWT, unverified.
+pub fn unverified_header(bearer: &str) -> Value {
+    unverified_part(bearer, 0)
+}
+
+fn unverified_part(bearer: &str, index: usize) -> Value {
     use base64::Engine;
     let token = bearer.strip_prefix("Bearer ").unwrap_or(bearer);
-    let payload = token.split('.').nth(1).expect("a JWT");
+    let part = token.split('.').nth(index).expect("a JWT");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
+        .decode(part)
         .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }

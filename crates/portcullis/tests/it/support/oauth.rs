@@ -240,7 +240,7 @@ impl TestApp {
             .append_pair("code_challenge_method", "S256")
             .append_pair("scope", scope)
             .append_pair("state", state)
-            .append_pair("resource", &self.mcp_url());
+            .append_pair("resource", &format!("{}/mcp", self.public_url));
         url.to_string()
     }
 
@@ -291,7 +291,7 @@ impl TestApp {
         code: &str,
         verifier: &str,
     ) -> (StatusCode, Value) {
-        let mcp = self.mcp_url();
+        let mcp = format!("{}/mcp", self.public_url);
         let (status, body, _) = self
             .token_request(
                 &[
@@ -309,7 +309,7 @@ impl TestApp {
     }
 
     pub async fn refresh(&self, client: &TestClient, refresh_token: &str) -> (StatusCode, Value) {
-        let mcp = self.mcp_url();
+        let mcp = format!("{}/mcp", self.public_url);
         let (status, body, _) = self
             .token_request(
                 &[
