@@ -51,7 +51,7 @@ pub fn validate_username(raw: &str) -> Result<(), ValidationError> {
     }
 }
 
-fn account_from_row(row: &dyn Columns) -> Result<Account, StoreError> {
+pub(super) fn account_from_row(row: &dyn Columns) -> Result<Account, StoreError> {
     Ok(Account {
         id: row.text(0)?,
         username: row.text(1)?,

@@ -1,7 +1,7 @@
 //! Sign-in through external OpenID Connect providers: the sign-ins in flight (one row per
 //! redirect to a provider, used once) and the binding of a provider's subject to an account.
 
-use super::{Account, OAuthStore};
+use super::{Account, OAuthStore, accounts::account_from_row};
 use crate::{
     StoreError,
     db::{Columns, Param},
@@ -48,15 +48,6 @@ fn login_from_row(row: &dyn Columns) -> Result<FederatedLogin, StoreError> {
         nonce: Secret::from_string(row.text(3)?),
         code_verifier: Secret::from_string(row.text(4)?),
         expires_at: row.text(5)?,
-    })
-}
-
-fn account_from_row(row: &dyn Columns) -> Result<Account, StoreError> {
-    Ok(Account {
-        id: row.text(0)?,
-        username: row.text(1)?,
-        tenant: row.opt_text(2)?,
-        created_at: row.text(3)?,
     })
 }
 

@@ -70,10 +70,14 @@ async fn requests_seen(api: &UpstreamServer) -> u64 {
 }
 
 /// The official Python SDK client through Portcullis: generated tools with real argument names,
-/// two users who cannot see each other's data, and errors in the tool-error taxonomy.
+/// two users who cannot see each other's data, errors in the tool-error taxonomy, a create whose
+/// answer the API dropped made exactly once, and 403 `insufficient_scope` for a read-only token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_sdk_uses_a_fastapi_backend_as_two_users() {
     let (app, api, _dir) = behind_fastapi("").await;
+    // The API drops its answer to the first create (alice's note, made by the SDK client).
+    control(&api, reqwest::Method::POST, "/_faults/drop-next-create").await;
+    let before = requests_seen(&api).await;
     let args = [
         repo_root()
             .join("tests/clients/python_openapi_client.py")
@@ -83,6 +87,7 @@ async fn the_python_sdk_uses_a_fastapi_backend_as_two_users() {
         app.token("alice", BOTH),
         app.token("bob", BOTH),
         "notes_api_".to_owned(),
+        app.token("carol", "notes_api:read"),
     ];
     let stdout = run_client(
         "python SDK OpenAPI client",
@@ -110,6 +115,11 @@ async fn the_python_sdk_uses_a_fastapi_backend_as_two_users() {
         "{summary}"
     );
     assert_eq!(summary["hidden"]["details"]["status"], 404, "{summary}");
+    assert_eq!(summary["reader_refused"]["status"], 403, "{summary}");
+    // What reached the API: alice's create twice (its first answer dropped; one note, as the
+    // client's own check saw), her get and list; bob's list, get and create; the reader's list.
+    // Not the bad call, not the refused write.
+    assert_eq!(requests_seen(&api).await - before, 2 + 2 + 3 + 1);
     let tools: Vec<&str> = summary["tools"]
         .as_array()
         .unwrap()
