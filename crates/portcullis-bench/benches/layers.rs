@@ -132,19 +132,31 @@ fn bench(c: &mut Criterion) {
         b.iter(|| policy.check("list_tasks", &principal).unwrap())
     });
     let limiter = RateLimiter::in_process();
+    // A budget criterion cannot exhaust (it checks millions of times a second): each of 256
+    // users' buckets holds a million calls, and the checks go round them, so every check is
+    // the allowed path a real request takes.
     let quota = Quota::parse("1000000/s", None).unwrap().unwrap();
-    let bucket = [Bucket {
-        key: BucketKey {
-            class: KeyClass::User,
-            scope: "",
-            tenant: "",
-            id: "alice",
-        },
-        quota,
-    }];
+    let users: Vec<String> = (0..256).map(|i| format!("user{i}")).collect();
+    let buckets: Vec<[Bucket<'_>; 1]> = users
+        .iter()
+        .map(|id| {
+            [Bucket {
+                key: BucketKey {
+                    class: KeyClass::User,
+                    scope: "",
+                    tenant: "",
+                    id,
+                },
+                quota,
+            }]
+        })
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
     alone.bench_function("rate_limit", |b| {
-        b.to_async(&rt)
-            .iter(|| async { assert!(limiter.check(&bucket).await.allowed()) })
+        b.to_async(&rt).iter(|| async {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % buckets.len();
+            assert!(limiter.check(&buckets[i]).await.allowed())
+        })
     });
     let audit = AuditSink::new(store.clone());
     alone.bench_function("audit_commit", |b| {
@@ -157,7 +169,9 @@ fn bench(c: &mut Criterion) {
     });
     alone.finish();
 
-    // Whole requests: the default configuration, then with one layer changed.
+    // Whole requests: the default configuration, then with one layer changed. Building the
+    // router starts tasks (rmcp's peer), so it happens inside the runtime.
+    let _runtime = rt.enter();
     let apps = [
         (
             "default_jwt_cached",
