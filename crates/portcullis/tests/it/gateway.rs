@@ -549,14 +549,23 @@ async fn upstream_progress_reaches_the_client_and_cancellation_reaches_the_upstr
             .iter()
             .filter(|e| e["method"] == "notifications/progress")
             .collect();
-        assert_eq!(progress.len(), 3, "{era:?}: {text}");
+        // Relayed in increasing order only (the upstream's may reach Portcullis out of order,
+        // and a stale one is dropped): at least the last, which says 3 of 3.
+        let values: Vec<f64> = progress
+            .iter()
+            .map(|p| p["params"]["progress"].as_f64().unwrap())
+            .collect();
+        assert!(
+            !values.is_empty() && values.windows(2).all(|w| w[0] < w[1]),
+            "{era:?}: {text}"
+        );
         assert!(
             progress
                 .iter()
                 .all(|p| p["params"]["progressToken"] == "mine-1"),
             "the client's own progress token: {text}"
         );
-        assert_eq!(progress[2]["params"]["progress"], 3.0, "{text}");
+        assert_eq!(values.last(), Some(&3.0), "{text}");
         if era == support::Era::Legacy {
             assert!(
                 events
