@@ -4,7 +4,9 @@
 //!
 //! Layers alone: an RS256 JWT verified; the same JWT found in the verified-token cache; an API
 //! key looked up and its secret compared; the per-tool policy; the rate limiter (one budget);
-//! the audit row committed to SQLite (what every call now waits for).
+//! the audit decision appended to the journal (what every call waits for on a SQLite server),
+//! and for comparison the same row committed to SQLite directly (what calls waited for before
+//! the journal, and still do on a store without one).
 //!
 //! `cargo bench -p portcullis-bench --bench layers`
 
@@ -90,8 +92,13 @@ fn bench(c: &mut Criterion) {
         86_400,
     );
     let bearer = format!("Bearer {token}");
+    let url = format!("sqlite://{}/bench.db", dir.path().display());
     let (store, verified, cached, api_key) = rt.block_on(async {
-        let store = Store::connect(&format!("sqlite://{}/bench.db", dir.path().display()))
+        // As `serve` opens it.
+        let store = Store::connect(&url)
+            .await
+            .unwrap()
+            .start_audit_journal(256 << 20)
             .await
             .unwrap();
         let (_, secret) = store
@@ -158,15 +165,21 @@ fn bench(c: &mut Criterion) {
             assert!(limiter.check(&buckets[i]).await.allowed())
         })
     });
-    let audit = AuditSink::new(store.clone());
-    alone.bench_function("audit_commit", |b| {
-        b.to_async(&rt).iter(|| async {
-            let mut event = AuditEvent::new("oauth", "tools/call", true, "bench");
-            event.subject = Some("alice".into());
-            event.tool = Some("list_tasks".into());
-            audit.record(event).await.unwrap()
-        })
-    });
+    let unjournaled = rt.block_on(Store::connect(&url)).unwrap();
+    for (name, store) in [
+        ("audit_journal_append", &store),
+        ("audit_commit", &unjournaled),
+    ] {
+        let audit = AuditSink::new(store.clone());
+        alone.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| async {
+                let mut event = AuditEvent::new("oauth", "tools/call", true, "bench");
+                event.subject = Some("alice".into());
+                event.tool = Some("list_tasks".into());
+                audit.record(event).await.unwrap()
+            })
+        });
+    }
     alone.finish();
 
     // Whole requests: the default configuration, then with one layer changed. Building the

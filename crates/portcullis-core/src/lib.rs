@@ -9,6 +9,7 @@ mod actor;
 mod admin;
 mod api_key;
 mod audit;
+mod audit_journal;
 mod db;
 mod error;
 mod fields;

@@ -48,6 +48,8 @@ pub struct Store {
     /// stale; it saves a round trip on every authenticated request. Nested maps so a hit is a
     /// borrowed lookup with no allocation.
     actors: Arc<RwLock<ActorCache>>,
+    /// Set by [`Store::start_audit_journal`] (a SQLite server): where audit events go first.
+    pub(crate) journal: Option<Arc<crate::audit::JournalRunner>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -84,6 +86,7 @@ impl Store {
             db: Arc::new(db),
             backend,
             actors: Arc::default(),
+            journal: None,
         })
     }
 
@@ -182,6 +185,7 @@ impl Store {
 
     /// Stops the store: pending SQLite writes commit, PostgreSQL connections close.
     pub async fn close(&self) {
+        self.stop_audit_journal().await;
         self.db.close().await;
     }
 }

@@ -19,13 +19,17 @@ use axum::{
     response::Response,
 };
 use bytes::Bytes;
-use portcullis_mcp::PortcullisMcp;
+use portcullis_mcp::{PortcullisMcp, printed};
 use rmcp::{
     RoleServer, Service,
-    model::{ClientJsonRpcMessage, ClientRequest, GetMeta, ServerJsonRpcMessage},
+    model::{
+        CallToolResult, ClientJsonRpcMessage, ClientRequest, GetMeta, RequestId,
+        ServerJsonRpcMessage, ServerResult,
+    },
     service::{Peer, RequestContext, RunningService, serve_directly},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// The parts of a JSON-RPC message the gate reads; everything else is skipped unparsed.
 #[derive(Deserialize)]
@@ -124,6 +128,24 @@ pub(crate) fn eligible(headers: &HeaderMap, peek: &Peek<'_>) -> bool {
     }
 }
 
+/// A JSON-RPC answer to a `tools/call` whose structured payload a tool handed over as printed
+/// JSON (see [`portcullis_mcp::printed`]): the same fields rmcp writes, with
+/// `structuredContent` copied verbatim instead of rebuilt from a `Value`.
+#[derive(Serialize)]
+struct PrintedAnswer<'a> {
+    jsonrpc: &'static str,
+    id: &'a RequestId,
+    result: PrintedResult<'a>,
+}
+
+#[derive(Serialize)]
+struct PrintedResult<'a> {
+    #[serde(flatten)]
+    result: &'a CallToolResult,
+    #[serde(rename = "structuredContent")]
+    structured_content: &'a RawValue,
+}
+
 /// rmcp's handler, and a peer for its request contexts.
 pub(crate) struct DirectDispatch {
     handler: PortcullisMcp,
@@ -168,11 +190,29 @@ impl DirectDispatch {
         let mut context = RequestContext::new(request.id.clone(), self.peer.clone());
         context.meta = request.request.get_meta().clone();
         context.extensions.insert(parts);
-        let message = match self.handler.handle_request(request.request, context).await {
-            Ok(result) => ServerJsonRpcMessage::response(result, request.id),
-            Err(error) => ServerJsonRpcMessage::error(error, Some(request.id)),
-        };
-        let body = serde_json::to_vec(&message).unwrap_or_default();
+        let (outcome, printed) =
+            printed::capture(self.handler.handle_request(request.request, context)).await;
+        let body = match (outcome, printed) {
+            (Ok(ServerResult::CallToolResult(result)), Some(printed))
+                if result.structured_content.is_none() =>
+            {
+                serde_json::to_vec(&PrintedAnswer {
+                    jsonrpc: "2.0",
+                    id: &request.id,
+                    result: PrintedResult {
+                        result: &result,
+                        structured_content: &printed,
+                    },
+                })
+            }
+            (Ok(result), _) => {
+                serde_json::to_vec(&ServerJsonRpcMessage::response(result, request.id))
+            }
+            (Err(error), _) => {
+                serde_json::to_vec(&ServerJsonRpcMessage::error(error, Some(request.id)))
+            }
+        }
+        .unwrap_or_default();
         let mut response = Response::new(Body::from(body));
         *response.status_mut() = StatusCode::OK;
         response.headers_mut().insert(

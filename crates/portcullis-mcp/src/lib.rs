@@ -10,6 +10,7 @@ mod caller;
 mod client_relay;
 mod error;
 mod policy;
+pub mod printed;
 mod server;
 mod tools;
 mod user_tasks;

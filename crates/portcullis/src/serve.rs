@@ -87,7 +87,10 @@ async fn serve_with(
         Some((cert, key)) => Some(crate::tls::server_config(cert, key)?),
         None => None,
     };
-    let store = open_store(common).await?;
+    let store = open_store(common)
+        .await?
+        .start_audit_journal(settings.requests.audit_backlog_max_bytes)
+        .await?;
     let builtin = matches!(settings.tokens.keys, TokenKeys::Local);
     let signs_upstream = settings
         .tools
@@ -233,7 +236,7 @@ async fn serve_with(
     {
         task.abort();
     }
-    // Nothing to flush: every audit event was committed before its request went on.
+    // Moves the rest of the audit journal into the database.
     store.close().await;
     Ok(())
 }

@@ -97,6 +97,33 @@ impl Db {
         }
     }
 
+    /// Runs one statement once per row of parameters, all committed together, durable
+    /// against `durability`.
+    pub(crate) async fn execute_many<const N: usize>(
+        &self,
+        durability: Durability,
+        sql: &'static str,
+        rows: &[[Param<'_>; N]],
+    ) -> Result<(), StoreError> {
+        match self {
+            Db::Sqlite(db) => db.execute_many(durability, sql, rows).await.map(|_| ()),
+            Db::Postgres(db) => {
+                for row in rows {
+                    db.execute(sql, row).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The file of a SQLite database.
+    pub(crate) fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match self {
+            Db::Sqlite(db) => Some(db.path()),
+            Db::Postgres(_) => None,
+        }
+    }
+
     /// (connections open, of which idle).
     pub(crate) fn connections(&self) -> (usize, usize) {
         match self {

@@ -57,7 +57,9 @@ impl From<&Param<'_>> for OwnedParam {
 struct WriteJob {
     durability: Durability,
     sql: &'static str,
+    /// `rows` runs of the statement, their parameters one after another.
     params: Vec<OwnedParam>,
+    rows: usize,
     reply: tokio::sync::oneshot::Sender<Result<u64, StoreError>>,
 }
 
@@ -232,17 +234,49 @@ impl SqliteDb {
         result
     }
 
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub(crate) async fn execute(
         &self,
         durability: Durability,
         sql: &'static str,
         params: &[Param<'_>],
     ) -> Result<u64, StoreError> {
+        self.send(
+            durability,
+            sql,
+            params.iter().map(OwnedParam::from).collect(),
+            1,
+        )
+        .await
+    }
+
+    /// One statement run once per row, in one transaction; the rows changed in all.
+    pub(crate) async fn execute_many<const N: usize>(
+        &self,
+        durability: Durability,
+        sql: &'static str,
+        rows: &[[Param<'_>; N]],
+    ) -> Result<u64, StoreError> {
+        let params = rows.iter().flatten().map(OwnedParam::from).collect();
+        self.send(durability, sql, params, rows.len()).await
+    }
+
+    async fn send(
+        &self,
+        durability: Durability,
+        sql: &'static str,
+        params: Vec<OwnedParam>,
+        rows: usize,
+    ) -> Result<u64, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = WriteJob {
             durability,
             sql,
-            params: params.iter().map(OwnedParam::from).collect(),
+            params,
+            rows,
             reply,
         };
         let sent = match self.writer.lock().expect("writer lock poisoned").as_ref() {
@@ -312,8 +346,14 @@ fn write_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
         for job in &group {
             results.push((|| {
                 let mut stmt = conn.prepare_cached(job.sql)?;
-                bind(&mut stmt, job.params.iter().map(OwnedParam::as_param))?;
-                Ok(stmt.raw_execute()? as u64)
+                let mut changed = 0;
+                let per_row = job.params.len() / job.rows.max(1);
+                for row in 0..job.rows {
+                    let params = &job.params[row * per_row..(row + 1) * per_row];
+                    bind(&mut stmt, params.iter().map(OwnedParam::as_param))?;
+                    changed += stmt.raw_execute()? as u64;
+                }
+                Ok(changed)
             })());
         }
         if let Err(e) = conn.execute_batch("COMMIT") {

@@ -36,12 +36,14 @@ fn description(raw: Option<&str>) -> Result<Option<Description>, ToolError> {
 
 /// A successful result: `payload` as structured content, plus the same JSON as text for clients
 /// that read only `content` (the spec's SHOULD for tools with an output shape). Both come from
-/// the typed payload; building a `Value` first and printing it (rmcp's `structured`) walks and
-/// allocates the whole tree twice, which showed up in `list_tasks` profiles.
+/// one printing of the typed payload; inside [`crate::printed::capture`] the structured copy is
+/// handed over as that text instead of being built into a `Value` (see there for why).
 fn structured<T: Serialize>(payload: &T) -> Result<CallToolResult, ToolError> {
-    let text = serde_json::to_string(payload).map_err(|_| ToolError::internal())?;
-    let value = serde_json::to_value(payload).map_err(|_| ToolError::internal())?;
-    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    result.structured_content = Some(value);
+    let printed = serde_json::value::to_raw_value(payload).map_err(|_| ToolError::internal())?;
+    let mut result = CallToolResult::success(vec![ContentBlock::text(printed.get())]);
+    if crate::printed::hand_over(printed).is_err() {
+        let value = serde_json::to_value(payload).map_err(|_| ToolError::internal())?;
+        result.structured_content = Some(value);
+    }
     Ok(result)
 }

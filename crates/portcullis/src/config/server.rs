@@ -49,6 +49,10 @@ pub struct RequestArgs {
     /// seconds.
     #[arg(long, env = "PORTCULLIS_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
     pub request_timeout_secs: u64,
+    /// SQLite: the most audit-journal bytes that may wait to be moved into the database
+    /// (when it refuses writes for long); beyond it calls are refused, never left unaudited.
+    #[arg(long, env = "PORTCULLIS_AUDIT_BACKLOG_MAX_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub audit_backlog_max_bytes: u64,
 }
 
 /// The MCP server's listener: sessions, browsers, connections, TLS, logs and metrics.
@@ -149,6 +153,7 @@ pub struct RequestSettings {
     pub max_body_bytes: usize,
     pub log_json: bool,
     pub request_timeout: Duration,
+    pub audit_backlog_max_bytes: u64,
 }
 
 /// The MCP server's listener.
@@ -289,6 +294,11 @@ pub fn resolve_requests(args: &RequestArgs) -> Result<RequestSettings, ConfigErr
             args.request_timeout_secs,
             1..=3600,
         )?),
+        audit_backlog_max_bytes: ranged(
+            "audit_backlog_max_bytes",
+            args.audit_backlog_max_bytes,
+            4096..=1 << 40,
+        )?,
     })
 }
 

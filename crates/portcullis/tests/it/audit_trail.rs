@@ -83,12 +83,24 @@ async fn every_acknowledged_call_survives_sigkill(db: Db) {
 
 both_backends!(every_acknowledged_call_survives_sigkill);
 
-/// The sharpest case: the audit write cannot commit (another process holds SQLite's write
-/// lock), so no call may be answered as done, and the calls answered before the lock, and
-/// after it is released, are all in the trail after a SIGKILL.
+/// The sharpest case: the database cannot take the audit rows (another process holds
+/// SQLite's write lock). Calls go on, their rows waiting in the audit journal, until the
+/// journal's backlog bound is reached; then calls are refused, none answered unaudited. Once
+/// the lock goes, the journal drains and calls are answered again; after a SIGKILL every
+/// answered call is in the trail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_call_is_answered_while_its_audit_row_cannot_be_committed() {
-    let mut app = TestApp::spawn(Db::Sqlite).await;
+async fn calls_wait_in_the_journal_while_the_database_is_locked_and_are_refused_when_it_is_full() {
+    let mut app = TestApp::spawn_with(
+        Db::Sqlite,
+        support::Options {
+            // Room for a handful of events.
+            args: ["--audit-backlog-max-bytes", "4096", "--rate-limit", "off"]
+                .map(String::from)
+                .to_vec(),
+            ..Default::default()
+        },
+    )
+    .await;
     let path = app
         .database_url
         .trim_start_matches("sqlite://")
@@ -119,14 +131,8 @@ async fn no_call_is_answered_while_its_audit_row_cannot_be_committed() {
     .unwrap();
     assert_eq!(line.trim(), "locked");
 
-    // Reads need no write lock, but their audit rows do: none may be acknowledged meanwhile.
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_millis(700))
-        .build()
-        .unwrap();
-    let mut answered_during_lock = 0;
-    for _ in 0..3 {
-        let reply = http
+    let call = || {
+        app.http
             .post(app.mcp_url())
             .bearer_auth(app.token("alice", "tasks:read"))
             .header("accept", "application/json, text/event-stream")
@@ -134,15 +140,45 @@ async fn no_call_is_answered_while_its_audit_row_cannot_be_committed() {
             .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                           "params": {"name": "list_tasks", "arguments": {}}}))
             .send()
-            .await;
-        if let Ok(r) = reply
-            && r.status() == 200
-        {
-            answered_during_lock += 1;
+    };
+    let mut answered = 1;
+    let (mut answered_during_lock, mut refused) = (0, 0);
+    for _ in 0..40 {
+        let reply = call().await.unwrap();
+        match reply.status().as_u16() {
+            200 => answered_during_lock += 1,
+            503 => {
+                refused += 1;
+                let body: serde_json::Value = reply.json().await.unwrap();
+                assert!(
+                    body["error"]["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("audit trail"),
+                    "{body}"
+                );
+            }
+            other => panic!("unexpected status {other}"),
         }
     }
-    app.kill();
+    assert!(
+        answered_during_lock >= 3 && refused >= 20,
+        "{answered_during_lock} answered and {refused} refused while the database was locked"
+    );
+    answered += answered_during_lock;
     holder.wait().unwrap();
+    // The journal drains into the database and calls are answered again.
+    let mut back = false;
+    for _ in 0..50 {
+        if call().await.unwrap().status() == 200 {
+            answered += 1;
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "calls still refused after the lock went");
+    app.kill();
     let recorded = app
         .audit(&[
             "--user",
@@ -155,8 +191,8 @@ async fn no_call_is_answered_while_its_audit_row_cannot_be_committed() {
         .into_iter()
         .filter(|e| e["action"] == "tools/call")
         .count();
-    assert!(
-        recorded > answered_during_lock,
-        "{answered_during_lock} calls answered while the audit trail was locked, {recorded} audited in all"
+    assert_eq!(
+        recorded, answered,
+        "{answered} calls answered, {recorded} audited (refused calls have no decision to record)"
     );
 }
