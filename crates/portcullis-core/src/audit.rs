@@ -215,12 +215,14 @@ impl Store {
         }
         for sealed in files {
             let path = sealed.path().to_owned();
-            let read = tokio::task::spawn_blocking(move || audit_journal::read_file(&path)).await;
-            let written = match read {
-                Ok(Ok(events)) => self.insert_audit(&events).await,
-                Ok(Err(e)) => Err(StoreError::Database(Box::new(e))),
-                Err(e) => Err(StoreError::Database(Box::new(e))),
-            };
+            let written =
+                match tokio::task::spawn_blocking(move || audit_journal::complete_lines(&path))
+                    .await
+                {
+                    Ok(Ok(lines)) => self.insert_audit(lines.chunks(MOVE_IN_CHUNK)).await,
+                    Ok(Err(e)) => Err(StoreError::Database(Box::new(e))),
+                    Err(e) => Err(StoreError::Database(Box::new(e))),
+                };
             match written {
                 Ok(()) => journal.moved_in(sealed),
                 Err(error) => {
@@ -231,19 +233,21 @@ impl Store {
         }
     }
 
-    /// Inserts events durably (an fsync), skipping any already there.
-    async fn insert_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+    /// Inserts events durably, skipping any already there: each chunk its own commit, so
+    /// requests run between them; only the last commit syncs (and so syncs the earlier ones'
+    /// WAL frames too).
+    async fn insert_audit(
+        &self,
+        chunks: impl Iterator<Item = Vec<AuditEvent>>,
+    ) -> Result<(), StoreError> {
         const SQL: &str = "INSERT INTO audit_events (id, occurred_at, method, credential, subject, \
              acting_user, tenant_id, action, tool, decision, reason, upstream) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (id) DO NOTHING";
-        // Small chunks, each its own commit, so requests run between them; only the last
-        // commit syncs (which syncs the earlier ones' WAL frames too).
-        let chunks = events.chunks(MOVE_IN_CHUNK);
-        let last = chunks.len().saturating_sub(1);
-        for (i, chunk) in chunks.enumerate() {
+        let mut chunks = chunks.peekable();
+        while let Some(chunk) = chunks.next() {
             let rows: Vec<_> = chunk.iter().map(event_params).collect();
-            let durability = if i == last {
+            let durability = if chunks.peek().is_none() {
                 Durability::PowerLoss
             } else {
                 Durability::ProcessCrash

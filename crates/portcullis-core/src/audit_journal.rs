@@ -256,25 +256,57 @@ fn journal_files(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The complete lines of a journal file, as events. The part after the last newline is a
-/// line cut short (its request was never answered) and is skipped, as is a line that does not
-/// parse (logged).
-pub(crate) fn read_file(path: &Path) -> std::io::Result<Vec<AuditEvent>> {
-    let bytes = fs::read(path)?;
-    let complete = match bytes.iter().rposition(|b| *b == b'\n') {
-        Some(end) => &bytes[..end],
-        None => return Ok(Vec::new()),
-    };
-    let mut events = Vec::new();
-    for line in complete.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        match serde_json::from_slice::<AuditEvent>(line) {
-            Ok(event) => events.push(event),
-            Err(e) => {
-                tracing::warn!(file = %path.display(), error = %e, "skipping an unreadable audit journal line");
+/// A journal file's complete lines. The part after the last newline is a line cut short (its
+/// request was never answered) and is left out.
+pub(crate) fn complete_lines(path: &Path) -> std::io::Result<Lines> {
+    let mut bytes = fs::read(path)?;
+    bytes.truncate(
+        bytes
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |end| end + 1),
+    );
+    Ok(Lines {
+        bytes,
+        path: path.to_owned(),
+    })
+}
+
+/// Complete journal lines, read but not yet parsed.
+pub(crate) struct Lines {
+    bytes: Vec<u8>,
+    path: PathBuf,
+}
+
+impl Lines {
+    /// The events, `n` at a time (parsing is spread out so requests run in between). A line
+    /// that does not parse is skipped and logged.
+    pub(crate) fn chunks(&self, n: usize) -> impl Iterator<Item = Vec<AuditEvent>> + '_ {
+        let mut lines = self.bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty());
+        std::iter::from_fn(move || {
+            loop {
+                let mut taken = 0;
+                let events: Vec<_> = (lines.by_ref().take(n))
+                    .inspect(|_| taken += 1)
+                    .filter_map(|l| self.parse(l))
+                    .collect();
+                match (taken, events.is_empty()) {
+                    (0, _) => return None,
+                    (_, false) => return Some(events),
+                    // A chunk of nothing but unreadable lines: on to the next.
+                    (_, true) => {}
+                }
             }
-        }
+        })
     }
-    Ok(events)
+
+    fn parse(&self, line: &[u8]) -> Option<AuditEvent> {
+        serde_json::from_slice(line)
+            .inspect_err(|e| {
+                tracing::warn!(file = %self.path.display(), error = %e, "skipping an unreadable audit journal line");
+            })
+            .ok()
+    }
 }
 
 /// Every event still in the journal directory `dir`, any process's (for readers of the trail).
@@ -282,8 +314,8 @@ pub(crate) fn read_pending(dir: &Path) -> Vec<AuditEvent> {
     journal_files(dir)
         .iter()
         // Moved in and deleted since the listing: the table has its events.
-        .filter_map(|p| read_file(p).ok())
-        .flatten()
+        .filter_map(|p| complete_lines(p).ok())
+        .flat_map(|lines| lines.chunks(usize::MAX).flatten().collect::<Vec<_>>())
         .collect()
 }
 

@@ -37,3 +37,29 @@ pub(crate) fn hand_over(payload: Box<RawValue>) -> Result<(), Box<RawValue>> {
         (_, payload) => Err(payload.expect("not taken when the slot is absent")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn printed(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_owned()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_payload_reaches_the_enclosing_capture_only() {
+        let given = hand_over(printed(r#"{"count":0}"#));
+        assert_eq!(
+            given.unwrap_err().get(),
+            r#"{"count":0}"#,
+            "given back outside"
+        );
+        let ((), kept) = capture(async {
+            hand_over(printed(r#"{"count":1}"#)).unwrap();
+        })
+        .await;
+        assert_eq!(kept.unwrap().get(), r#"{"count":1}"#);
+        let ((), none) = capture(async {}).await;
+        assert!(none.is_none());
+    }
+}

@@ -188,7 +188,10 @@ impl SqliteDb {
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("portcullis-sqlite-writer".into())
-            .spawn(move || write_loop(writer, rx))
+            .spawn(move || {
+                lower_priority();
+                write_loop(writer, rx)
+            })
             .map_err(|e| StoreError::Database(Box::new(e)))?;
         Ok(Self {
             path,
@@ -367,6 +370,19 @@ fn write_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
         for (job, result) in group.into_iter().zip(results) {
             let _ = job.reply.send(result);
         }
+    }
+}
+
+/// Gives the writer thread a lower CPU priority than the request threads (nice 10, this
+/// thread only). On a busy core, a commit (and above all a WAL checkpoint, several
+/// milliseconds of page copying) otherwise takes turns with request handling and stalls every
+/// call in flight: the tail latency of reads that never wait for this thread. Writes that do
+/// wait still get the core whenever the request threads wait for them.
+fn lower_priority() {
+    // On Linux a "process" priority set for pid 0 is the calling thread's.
+    #[cfg(target_os = "linux")]
+    if let Err(error) = rustix::process::setpriority_process(None, 10) {
+        tracing::debug!(%error, "could not lower the SQLite writer's priority");
     }
 }
 
