@@ -117,9 +117,10 @@ fn event_params(e: &AuditEvent) -> [Param<'_>; 12] {
     ]
 }
 
+/// Skips an event already there: moving a journal file in a second time is harmless.
 const INSERT_EVENT: &str = "INSERT INTO audit_events (id, occurred_at, method, credential, subject, \
      acting_user, tenant_id, action, tool, decision, reason, upstream) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING";
 
 fn event_from_row(row: &dyn Columns) -> Result<AuditEvent, StoreError> {
     Ok(AuditEvent {
@@ -240,10 +241,6 @@ impl Store {
         &self,
         chunks: impl Iterator<Item = Vec<AuditEvent>>,
     ) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO audit_events (id, occurred_at, method, credential, subject, \
-             acting_user, tenant_id, action, tool, decision, reason, upstream) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-             ON CONFLICT (id) DO NOTHING";
         let mut chunks = chunks.peekable();
         while let Some(chunk) = chunks.next() {
             let rows: Vec<_> = chunk.iter().map(event_params).collect();
@@ -252,7 +249,9 @@ impl Store {
             } else {
                 Durability::ProcessCrash
             };
-            self.db.execute_many(durability, SQL, &rows).await?;
+            self.db
+                .execute_many(durability, INSERT_EVENT, &rows)
+                .await?;
         }
         Ok(())
     }
