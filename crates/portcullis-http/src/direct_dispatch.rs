@@ -23,12 +23,13 @@ use portcullis_mcp::{PortcullisMcp, printed};
 use rmcp::{
     RoleServer, Service,
     model::{
-        CallToolResult, ClientJsonRpcMessage, ClientRequest, GetMeta, RequestId,
-        ServerJsonRpcMessage, ServerResult,
+        CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest, GetMeta,
+        JsonRpcVersion2_0, ListToolsRequestMethod, PaginatedRequestParams, RequestId,
+        RequestOptionalParam, ServerJsonRpcMessage, ServerResult,
     },
     service::{Peer, RequestContext, RunningService, serve_directly},
 };
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::IgnoredAny};
 use serde_json::value::RawValue;
 
 /// The parts of a JSON-RPC message the gate reads; everything else is skipped unparsed.
@@ -128,6 +129,67 @@ pub(crate) fn eligible(headers: &HeaderMap, peek: &Peek<'_>) -> bool {
     }
 }
 
+/// A `tools/call` or `tools/list` request as JSON-RPC carries it. rmcp's own message types
+/// are untagged enums: reading one buffers the whole body and tries each of some twenty request
+/// kinds in turn, which a profile showed costing more than the call's policy, rate limit and
+/// audit together. The gate already knows the method, so this reads the one kind it names.
+#[derive(Deserialize)]
+struct WireRequest<'a> {
+    #[serde(rename = "jsonrpc")]
+    _jsonrpc: JsonRpcVersion2_0,
+    id: RequestId,
+    #[serde(borrow)]
+    method: Cow<'a, str>,
+    #[serde(borrow)]
+    params: Option<&'a RawValue>,
+    /// Only responses carry these; rmcp refuses a request that has one, so this path hands
+    /// such a message to rmcp to refuse.
+    result: Option<IgnoredAny>,
+    error: Option<IgnoredAny>,
+}
+
+/// The request id and rmcp's typed request, shaped as rmcp's own deserializer shapes it
+/// (`params._meta` moved into the request's extensions); `None` for anything else, which then
+/// goes to rmcp's transport.
+fn read_request(bytes: &[u8]) -> Option<(RequestId, ClientRequest)> {
+    let wire: WireRequest = serde_json::from_slice(bytes).ok()?;
+    if wire.result.is_some() || wire.error.is_some() {
+        return None;
+    }
+    let request = match wire.method.as_ref() {
+        "tools/call" => {
+            let mut params: CallToolRequestParams =
+                serde_json::from_str(wire.params?.get()).ok()?;
+            let meta = params.meta.take();
+            let mut request = CallToolRequest::new(params);
+            if let Some(meta) = meta {
+                request.extensions.insert(meta);
+            }
+            ClientRequest::CallToolRequest(request)
+        }
+        "tools/list" => {
+            let mut params = match wire.params {
+                Some(raw) => {
+                    serde_json::from_str::<Option<PaginatedRequestParams>>(raw.get()).ok()?
+                }
+                None => None,
+            };
+            let meta = params.as_mut().and_then(|p| p.meta.take());
+            let mut request = RequestOptionalParam::<ListToolsRequestMethod, _> {
+                method: Default::default(),
+                params,
+                extensions: Default::default(),
+            };
+            if let Some(meta) = meta {
+                request.extensions.insert(meta);
+            }
+            ClientRequest::ListToolsRequest(request)
+        }
+        _ => return None,
+    };
+    Some((wire.id, request))
+}
+
 /// A JSON-RPC answer to a `tools/call` whose structured payload a tool handed over as printed
 /// JSON (see [`portcullis_mcp::printed`]): the same fields rmcp writes, with
 /// `structuredContent` copied verbatim instead of rebuilt from a `Value`.
@@ -176,41 +238,29 @@ impl DirectDispatch {
         parts: Parts,
         bytes: Bytes,
     ) -> Result<Response, (Parts, Bytes)> {
-        let Ok(ClientJsonRpcMessage::Request(request)) =
-            serde_json::from_slice::<ClientJsonRpcMessage>(&bytes)
-        else {
+        let Some((id, request)) = read_request(&bytes) else {
             return Err((parts, bytes));
         };
-        if !matches!(
-            request.request,
-            ClientRequest::CallToolRequest(_) | ClientRequest::ListToolsRequest(_)
-        ) {
-            return Err((parts, bytes));
-        }
-        let mut context = RequestContext::new(request.id.clone(), self.peer.clone());
-        context.meta = request.request.get_meta().clone();
+        let mut context = RequestContext::new(id.clone(), self.peer.clone());
+        context.meta = request.get_meta().clone();
         context.extensions.insert(parts);
         let (outcome, printed) =
-            printed::capture(self.handler.handle_request(request.request, context)).await;
+            printed::capture(self.handler.handle_request(request, context)).await;
         let body = match (outcome, printed) {
             (Ok(ServerResult::CallToolResult(result)), Some(printed))
                 if result.structured_content.is_none() =>
             {
                 serde_json::to_vec(&PrintedAnswer {
                     jsonrpc: "2.0",
-                    id: &request.id,
+                    id: &id,
                     result: PrintedResult {
                         result: &result,
                         structured_content: &printed,
                     },
                 })
             }
-            (Ok(result), _) => {
-                serde_json::to_vec(&ServerJsonRpcMessage::response(result, request.id))
-            }
-            (Err(error), _) => {
-                serde_json::to_vec(&ServerJsonRpcMessage::error(error, Some(request.id)))
-            }
+            (Ok(result), _) => serde_json::to_vec(&ServerJsonRpcMessage::response(result, id)),
+            (Err(error), _) => serde_json::to_vec(&ServerJsonRpcMessage::error(error, Some(id))),
         }
         .unwrap_or_default();
         let mut response = Response::new(Body::from(body));

@@ -313,8 +313,36 @@ async fn direct_dispatch_answers_exactly_as_rmcp_transport_does() {
             Some(("tools/call", Some("update_task"))),
             json!({"jsonrpc":"2.0","id":"c","method":"tools/call","params":{"name":"update_task","arguments":{"task_id":"0190b8c4-0000-7000-8000-000000000000","title":"x"},"_meta": meta}}),
         ),
+        // Shapes the direct path reads itself rather than through rmcp's message types.
+        (
+            "2025-11-25",
+            None,
+            json!({"jsonrpc":"2.0","id":5,"method":"tools/list","params":{}}),
+        ),
+        (
+            "2025-11-25",
+            None,
+            json!({"jsonrpc":"2.0","id":6,"method":"tools/list","params":{"cursor":"nope"}}),
+        ),
+        (
+            "2025-11-25",
+            None,
+            json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_tasks","arguments":{"limit":1},"unknown":true}}),
+        ),
     ];
-    for (version, headers, body) in cases {
+    // Not requests rmcp accepts: whatever it answers, the direct path must answer the same.
+    let refused = [
+        json!({"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"list_tasks"},"result":{}}),
+        json!({"jsonrpc":"1.0","id":9,"method":"tools/call","params":{"name":"list_tasks"}}),
+        json!({"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"list_tasks","arguments":[1]}}),
+        json!({"jsonrpc":"2.0","id":{"a":1},"method":"tools/call","params":{"name":"list_tasks"}}),
+    ];
+    let cases = cases.into_iter().map(|case| (case, true)).chain(
+        refused
+            .into_iter()
+            .map(|body| (("2025-11-25", None, body), false)),
+    );
+    for ((version, headers, body), accepted) in cases {
         let mut answers = Vec::new();
         for accept in [
             "application/json, text/event-stream",
@@ -343,7 +371,9 @@ async fn direct_dispatch_answers_exactly_as_rmcp_transport_does() {
             answers[0], answers[1],
             "direct and transport paths differ for {body}"
         );
-        assert_eq!(answers[0].0, 200, "{body}");
+        if accepted {
+            assert_eq!(answers[0].0, 200, "{body}");
+        }
     }
 }
 
