@@ -23,8 +23,8 @@ use portcullis_mcp::{PortcullisMcp, printed};
 use rmcp::{
     RoleServer, Service,
     model::{
-        CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest, GetMeta,
-        JsonRpcVersion2_0, ListToolsRequestMethod, PaginatedRequestParams, RequestId,
+        CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest, GetExtensions,
+        GetMeta, JsonRpcVersion2_0, ListToolsRequestMethod, PaginatedRequestParams, RequestId,
         RequestOptionalParam, ServerJsonRpcMessage, ServerResult,
     },
     service::{Peer, RequestContext, RunningService, serve_directly},
@@ -238,11 +238,14 @@ impl DirectDispatch {
         parts: Parts,
         bytes: Bytes,
     ) -> Result<Response, (Parts, Bytes)> {
-        let Some((id, request)) = read_request(&bytes) else {
+        let Some((id, mut request)) = read_request(&bytes) else {
             return Err((parts, bytes));
         };
+        // As rmcp's service loop does: the metadata and extensions move from the request into
+        // the context (no copy of `_meta`), and the HTTP parts join them.
         let mut context = RequestContext::new(id.clone(), self.peer.clone());
-        context.meta = request.get_meta().clone();
+        std::mem::swap(&mut context.meta, request.get_meta_mut());
+        std::mem::swap(&mut context.extensions, request.extensions_mut());
         context.extensions.insert(parts);
         let (outcome, printed) =
             printed::capture(self.handler.handle_request(request, context)).await;
