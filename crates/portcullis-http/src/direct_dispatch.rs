@@ -142,10 +142,17 @@ struct WireRequest<'a> {
     method: Cow<'a, str>,
     #[serde(borrow)]
     params: Option<&'a RawValue>,
-    /// Only responses carry these; rmcp refuses a request that has one, so this path hands
-    /// such a message to rmcp to refuse.
-    result: Option<IgnoredAny>,
-    error: Option<IgnoredAny>,
+    /// Only responses carry these; rmcp refuses a request that has either key, even as `null`,
+    /// so this path hands such a message to rmcp to refuse.
+    #[serde(default, deserialize_with = "present")]
+    result: bool,
+    #[serde(default, deserialize_with = "present")]
+    error: bool,
+}
+
+/// True for a key that is there, whatever its value (`Option` would read `null` as absent).
+fn present<'de, D: serde::Deserializer<'de>>(value: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(value).map(|_| true)
 }
 
 /// The request id and rmcp's typed request, shaped as rmcp's own deserializer shapes it
@@ -153,19 +160,18 @@ struct WireRequest<'a> {
 /// goes to rmcp's transport.
 fn read_request(bytes: &[u8]) -> Option<(RequestId, ClientRequest)> {
     let wire: WireRequest = serde_json::from_slice(bytes).ok()?;
-    if wire.result.is_some() || wire.error.is_some() {
+    if wire.result || wire.error {
         return None;
     }
-    let request = match wire.method.as_ref() {
+    let (mut request, meta) = match wire.method.as_ref() {
         "tools/call" => {
             let mut params: CallToolRequestParams =
                 serde_json::from_str(wire.params?.get()).ok()?;
             let meta = params.meta.take();
-            let mut request = CallToolRequest::new(params);
-            if let Some(meta) = meta {
-                request.extensions.insert(meta);
-            }
-            ClientRequest::CallToolRequest(request)
+            (
+                ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+                meta,
+            )
         }
         "tools/list" => {
             let mut params = match wire.params {
@@ -175,18 +181,18 @@ fn read_request(bytes: &[u8]) -> Option<(RequestId, ClientRequest)> {
                 None => None,
             };
             let meta = params.as_mut().and_then(|p| p.meta.take());
-            let mut request = RequestOptionalParam::<ListToolsRequestMethod, _> {
+            let request = RequestOptionalParam::<ListToolsRequestMethod, _> {
                 method: Default::default(),
                 params,
                 extensions: Default::default(),
             };
-            if let Some(meta) = meta {
-                request.extensions.insert(meta);
-            }
-            ClientRequest::ListToolsRequest(request)
+            (ClientRequest::ListToolsRequest(request), meta)
         }
         _ => return None,
     };
+    if let Some(meta) = meta {
+        *request.get_meta_mut() = meta;
+    }
     Some((wire.id, request))
 }
 

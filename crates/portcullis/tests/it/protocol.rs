@@ -264,7 +264,18 @@ async fn unsupported_versions_and_mismatched_headers_are_refused() {
 /// `Accept` header with parameters is one way to force the transport path.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_dispatch_answers_exactly_as_rmcp_transport_does() {
-    let app = TestApp::spawn_in_process(Db::Sqlite).await;
+    // Every case is sent twice: a budget these cases never exhaust.
+    let app = TestApp::spawn_with(
+        Db::Sqlite,
+        support::Options {
+            in_process: true,
+            args: ["--rate-limit", "1000/min", "--rate-limit-burst", "1000"]
+                .map(String::from)
+                .to_vec(),
+            ..support::Options::default()
+        },
+    )
+    .await;
     let token = app.token("alice", "tasks:read tasks:write");
     app.client("alice")
         .ok(
@@ -333,6 +344,8 @@ async fn direct_dispatch_answers_exactly_as_rmcp_transport_does() {
     // Not requests rmcp accepts: whatever it answers, the direct path must answer the same.
     let refused = [
         json!({"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"list_tasks"},"result":{}}),
+        json!({"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"list_tasks"},"result":null}),
+        json!({"jsonrpc":"2.0","id":12,"method":"tools/list","params":null}),
         json!({"jsonrpc":"1.0","id":9,"method":"tools/call","params":{"name":"list_tasks"}}),
         json!({"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"list_tasks","arguments":[1]}}),
         json!({"jsonrpc":"2.0","id":{"a":1},"method":"tools/call","params":{"name":"list_tasks"}}),
